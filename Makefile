@@ -1,0 +1,70 @@
+# sluicegate — every target installs what it needs into ./.venv from the package registries.
+#   make run      start a gateway (with no provider keys: the built-in simulator demo)
+#   make test     build the Rust core (release) and run cargo test, clippy, fmt, ruff, pytest
+#   make zipapp   write dist/sluicegate.pyz (shiv; the compiled core and every dependency inside)
+#   make lint     clippy, rustfmt, ruff (check only)
+#   make fmt      apply rustfmt and ruff format
+
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+BIN    := $(VENV)/bin
+TOOLS  := $(VENV)/.tools-installed
+CORE   := $(VENV)/.core-built
+RUST_SOURCES := Cargo.toml $(shell find rust -name '*.rs' 2>/dev/null)
+PY_DEPS := pyproject.toml
+# cargo (tests, clippy) and maturin must see the same interpreter, or pyo3 rebuilds each time.
+export PYO3_PYTHON := $(abspath $(PY))
+
+.PHONY: run test lint fmt zipapp develop bench clean cargo-test pytest
+
+run: $(CORE)
+	$(BIN)/sluicegate run $(ARGS)
+
+test: $(CORE) cargo-test lint pytest
+
+develop: $(CORE)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(TOOLS): $(PY_DEPS) | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "maturin>=1.7,<2"
+	touch $@
+
+# `maturin develop` builds the extension in the release profile (see [tool.maturin]) and installs
+# the package in editable mode with its runtime and test dependencies.
+$(CORE): $(TOOLS) $(RUST_SOURCES) $(wildcard python/sluicegate/*.pyi)
+	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/maturin develop --release --quiet --extras test,dist
+	touch $@
+
+cargo-test:
+	cargo test --quiet
+
+lint: $(CORE)
+	cargo clippy --quiet --all-targets -- -D warnings
+	cargo fmt --check
+	$(BIN)/ruff check python tests bench
+	$(BIN)/ruff format --check python tests bench
+
+fmt: $(CORE)
+	cargo fmt
+	$(BIN)/ruff format python tests bench
+	$(BIN)/ruff check --fix python tests bench
+
+pytest: $(CORE)
+	$(BIN)/pytest -q
+
+zipapp: $(CORE)
+	rm -rf build/zipapp && mkdir -p build/zipapp dist
+	$(BIN)/maturin build --release --quiet --out build/zipapp/wheels
+	$(BIN)/shiv --quiet --compile-pyc --reproducible \
+	    --python '/usr/bin/env python3.11' \
+	    --entry-point sluicegate.cli:main \
+	    --output-file dist/sluicegate.pyz \
+	    build/zipapp/wheels/*.whl
+	@echo "wrote dist/sluicegate.pyz"
+
+clean:
+	rm -rf $(VENV) build dist target python/sluicegate/*.so
