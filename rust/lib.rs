@@ -1,7 +1,143 @@
 //! Python bindings only; the transcoder lives in the sibling modules.
+
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyTuple};
+
+mod aggregate;
+mod dialect;
+mod error;
+mod event;
+mod json;
+mod outcome;
+mod sse;
+mod transcoder;
+mod writer;
+
+use crate::error::UpstreamError;
+
+/// Above this many input bytes a call releases the GIL: the work then costs far more than
+/// releasing and re-taking it. Typical upstream reads are smaller and keep it.
+const DETACH_FROM_BYTES: usize = 64 * 1024;
+
+#[pyclass(module = "sluicegate._core", name = "StreamTranscoder")]
+struct PyStreamTranscoder {
+    inner: transcoder::StreamTranscoder,
+}
+
+#[pymethods]
+impl PyStreamTranscoder {
+    #[new]
+    #[pyo3(signature = (dialect, model, *, response_id, created, stream = true, include_usage = false))]
+    fn new(
+        dialect: &str,
+        model: &str,
+        response_id: &str,
+        created: i64,
+        stream: bool,
+        include_usage: bool,
+    ) -> PyResult<Self> {
+        transcoder::StreamTranscoder::new(
+            dialect,
+            model,
+            response_id,
+            created,
+            stream,
+            include_usage,
+        )
+        .map(|inner| PyStreamTranscoder { inner })
+        .map_err(PyValueError::new_err)
+    }
+
+    fn feed<'py>(&mut self, py: Python<'py>, chunk: &[u8]) -> Bound<'py, PyBytes> {
+        let inner = &mut self.inner;
+        if chunk.len() >= DETACH_FROM_BYTES {
+            let out = py.detach(|| inner.feed(chunk));
+            PyBytes::new(py, out)
+        } else {
+            PyBytes::new(py, inner.feed(chunk))
+        }
+    }
+
+    fn finish<'py>(&mut self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.inner.finish())
+    }
+
+    #[pyo3(signature = (message, r#type = "upstream_error", code = None))]
+    fn abort<'py>(
+        &mut self,
+        py: Python<'py>,
+        message: &str,
+        r#type: &str,
+        code: Option<&str>,
+    ) -> Bound<'py, PyBytes> {
+        PyBytes::new(
+            py,
+            self.inner.abort(UpstreamError::new(message, r#type, code)),
+        )
+    }
+
+    #[getter]
+    fn usage<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        // Parsed by Python's json so big integers and exact floats come out as Python has them.
+        match self.inner.usage() {
+            Some(usage) => Ok(Some(py.import("json")?.call_method1("loads", (usage,))?)),
+            None => Ok(None),
+        }
+    }
+
+    #[getter]
+    fn finish_reason(&self) -> Option<&str> {
+        self.inner.finish_reason()
+    }
+
+    #[getter]
+    fn content_emitted(&self) -> bool {
+        self.inner.content_emitted()
+    }
+
+    #[getter]
+    fn error<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(error) = self.inner.error() else {
+            return Ok(None);
+        };
+        let object = PyDict::new(py);
+        object.set_item("message", &error.message)?;
+        object.set_item("type", &error.kind)?;
+        object.set_item("param", error.param.as_deref())?;
+        object.set_item("code", error.code.as_deref())?;
+        Ok(Some(object))
+    }
+
+    #[getter]
+    fn done(&self) -> bool {
+        self.inner.done()
+    }
+}
+
+/// Turns a complete upstream answer (a JSON body or a whole stream) into one `chat.completion`
+/// body or the error envelope.
+#[pyfunction(name = "aggregate")]
+#[pyo3(signature = (dialect, body, model, *, response_id, created))]
+fn aggregate_body<'py>(
+    py: Python<'py>,
+    dialect: &str,
+    body: &[u8],
+    model: &str,
+    response_id: &str,
+    created: i64,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let mut inner =
+        transcoder::StreamTranscoder::new(dialect, model, response_id, created, false, false)
+            .map_err(PyValueError::new_err)?;
+    inner.feed(body);
+    Ok(PyBytes::new(py, inner.finish()))
+}
 
 #[pymodule]
-fn _core(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyStreamTranscoder>()?;
+    m.add_function(wrap_pyfunction!(aggregate_body, m)?)?;
+    m.add("DIALECTS", PyTuple::new(m.py(), dialect::DIALECT_NAMES)?)?;
     Ok(())
 }

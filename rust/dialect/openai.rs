@@ -1,0 +1,609 @@
+//! The `openai` dialect: an OpenAI-compatible upstream (vLLM, NIM, DeepSeek, OpenRouter,
+//! DeepInfra's OpenAI endpoint, ...).
+//!
+//! Streaming, the upstream's own chunks are forwarded with `id`/`object`/`created`/`model`
+//! replaced and `usage` lifted out: the top level is walked as borrowed raw values and copied
+//! slice by slice, so unknown vendor fields pass through untouched and nothing is re-encoded.
+//! Only `choices` is looked into, through light borrowed views. Aggregating, the chunks are
+//! translated into internal events instead.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::error::{self, UpstreamError};
+use crate::event::{ChoiceDelta, Event, FunctionCallDelta, ToolCallDelta};
+use crate::json::{self, carries_something, for_each_element, for_each_member, is_null, raw_str};
+use crate::outcome::Outcome;
+use crate::sse::SseEvent;
+use crate::writer::ChunkWriter;
+
+/// What one SSE event of an OpenAI stream is.
+pub enum Frame<'a> {
+    /// Nothing to act on (empty data, a vendor's named event).
+    Skip,
+    /// `data: [DONE]`.
+    Done,
+    Error(UpstreamError),
+    /// A JSON payload to read as a chunk.
+    Chunk(&'a str),
+}
+
+pub fn classify<'a>(event: &SseEvent<'a>) -> Frame<'a> {
+    match event.event {
+        b"" | b"message" => {}
+        b"error" => return Frame::Error(error::from_error_event(event.data)),
+        // The OpenAI SDK yields other named events as something other than chunks; they are
+        // vendor extensions a chat client would choke on.
+        _ => return Frame::Skip,
+    }
+    let data = event.data.trim_ascii();
+    if data.is_empty() {
+        return Frame::Skip;
+    }
+    // The SDK's own test, so `[DONE]` with trailing bytes also ends the stream.
+    if data.starts_with(b"[DONE]") {
+        return Frame::Done;
+    }
+    match std::str::from_utf8(data) {
+        Ok(text) => Frame::Chunk(text),
+        Err(_) => Frame::Error(UpstreamError::bad_response()),
+    }
+}
+
+/// The parts of a choice the gateway looks at; everything else is skipped unparsed.
+#[derive(Deserialize)]
+struct ChoiceView<'a> {
+    #[serde(default)]
+    index: Option<u64>,
+    #[serde(borrow, default)]
+    delta: Option<MessageView<'a>>,
+    /// Non-streaming bodies carry `message` instead of `delta`.
+    #[serde(borrow, default)]
+    message: Option<MessageView<'a>>,
+    #[serde(borrow, default)]
+    finish_reason: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    logprobs: Option<LogprobsView<'a>>,
+}
+
+#[derive(Deserialize)]
+struct MessageView<'a> {
+    #[serde(borrow, default)]
+    content: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    reasoning_content: Option<&'a RawValue>,
+    /// vLLM ≥ 0.11 and Ollama's OpenAI layer name reasoning `reasoning`.
+    #[serde(borrow, default)]
+    reasoning: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    refusal: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    tool_calls: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    function_call: Option<&'a RawValue>,
+}
+
+impl MessageView<'_> {
+    fn carries_output(&self) -> bool {
+        [
+            self.content,
+            self.reasoning_content,
+            self.reasoning,
+            self.refusal,
+            self.tool_calls,
+            self.function_call,
+        ]
+        .into_iter()
+        .flatten()
+        .any(carries_something)
+    }
+}
+
+#[derive(Deserialize)]
+struct LogprobsView<'a> {
+    #[serde(borrow, default)]
+    content: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct ToolCallView<'a> {
+    #[serde(default)]
+    index: Option<u64>,
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "type")]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    function: Option<FunctionView<'a>>,
+}
+
+#[derive(Deserialize)]
+struct FunctionView<'a> {
+    #[serde(borrow, default)]
+    name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    arguments: Option<&'a RawValue>,
+}
+
+/// The top-level members the gateway acts on.
+#[derive(Default)]
+struct TopLevel<'a> {
+    usage: Option<&'a RawValue>,
+    choices: Option<&'a RawValue>,
+    error: Option<&'a RawValue>,
+    error_type: Option<&'a RawValue>,
+    system_fingerprint: Option<&'a RawValue>,
+}
+
+impl<'a> TopLevel<'a> {
+    /// Remembers `key`'s value if it is one the gateway acts on.
+    fn note(&mut self, key: &str, value: &'a RawValue) {
+        match key {
+            "usage" => self.usage = Some(value),
+            "choices" => self.choices = Some(value),
+            "error" => self.error = Some(value),
+            "error_type" => self.error_type = Some(value),
+            "system_fingerprint" => self.system_fingerprint = Some(value),
+            _ => {}
+        }
+    }
+
+    fn upstream_error(&self) -> Option<UpstreamError> {
+        self.error
+            .and_then(|e| error::from_error_member(e, self.error_type))
+    }
+
+    fn usage(&self) -> Option<&'a RawValue> {
+        self.usage.filter(|u| !is_null(u))
+    }
+}
+
+/// The members every rewritten chunk or body gets from the gateway instead of the upstream.
+fn is_identity(key: &str) -> bool {
+    matches!(key, "id" | "object" | "created" | "model")
+}
+
+/// Streaming: appends the rewritten chunk frame for `text` to `out` (or nothing, for a usage-only
+/// chunk) and records usage, finish reason and content in `outcome`.
+pub fn rewrite_chunk(
+    text: &str,
+    writer: &ChunkWriter,
+    out: &mut Vec<u8>,
+    outcome: &mut Outcome,
+) -> Result<(), UpstreamError> {
+    let mark = out.len();
+    writer.begin_chunk(out);
+    let mut top = TopLevel::default();
+    let walked = for_each_member(text, |key, value| {
+        let name = key.as_str();
+        top.note(name, value);
+        if is_identity(name) || name == "usage" {
+            return;
+        }
+        out.push(b',');
+        json::write_key(out, &key);
+        out.extend_from_slice(value.get().as_bytes());
+    });
+    let result = walked
+        .map_err(|_| UpstreamError::bad_response())
+        .and_then(|()| top.upstream_error().map_or(Ok(()), Err))
+        .and_then(|()| inspect_choices(top.choices, outcome, false));
+    let has_choices = match result {
+        Ok(has_choices) => has_choices,
+        Err(error) => {
+            out.truncate(mark);
+            return Err(error);
+        }
+    };
+    if let Some(usage) = top.usage() {
+        outcome.set_usage(usage.get());
+        if !has_choices {
+            // A usage-only chunk: usage goes out once, in the closing frames.
+            out.truncate(mark);
+            return Ok(());
+        }
+    }
+    ChunkWriter::end_chunk(out);
+    Ok(())
+}
+
+/// Records finish reason and content from `choices`; returns whether there was any choice.
+fn inspect_choices(
+    choices: Option<&RawValue>,
+    outcome: &mut Outcome,
+    whole_message: bool,
+) -> Result<bool, UpstreamError> {
+    let Some(choices) = choices.filter(|c| !is_null(c)) else {
+        return Ok(false);
+    };
+    let mut any = false;
+    let mut finish: Option<&RawValue> = None;
+    for_each_element(choices, |position, choice: ChoiceView<'_>| {
+        any = true;
+        let message = if whole_message {
+            &choice.message
+        } else {
+            &choice.delta
+        };
+        if message.as_ref().is_some_and(MessageView::carries_output) {
+            outcome.content_emitted = true;
+        }
+        // Non-streaming bodies report choices[0]'s reason; streams the last one seen.
+        if let Some(reason) = choice.finish_reason.filter(|r| !is_null(r)) {
+            if !whole_message || position == 0 {
+                finish = Some(reason);
+            }
+        }
+    })
+    .map_err(|_| UpstreamError::bad_response())?;
+    if let Some(reason) = finish.and_then(raw_str) {
+        outcome.set_finish_reason(&reason);
+    }
+    Ok(any)
+}
+
+/// Non-streaming JSON body: appends the rewritten `chat.completion` to `out` and records usage,
+/// finish reason and content. `usage` stays in the body.
+pub fn rewrite_completion(
+    text: &str,
+    writer: &ChunkWriter,
+    out: &mut Vec<u8>,
+    outcome: &mut Outcome,
+) -> Result<(), UpstreamError> {
+    let mark = out.len();
+    writer.begin_completion(out);
+    let mut top = TopLevel::default();
+    let walked = for_each_member(text, |key, value| {
+        let name = key.as_str();
+        top.note(name, value);
+        if is_identity(name) {
+            return;
+        }
+        out.push(b',');
+        json::write_key(out, &key);
+        out.extend_from_slice(value.get().as_bytes());
+    });
+    let result = walked
+        .map_err(|_| UpstreamError::bad_response())
+        .and_then(|()| top.upstream_error().map_or(Ok(()), Err))
+        .and_then(|()| inspect_choices(top.choices, outcome, true));
+    if let Err(error) = result {
+        out.truncate(mark);
+        return Err(error);
+    }
+    if let Some(usage) = top.usage() {
+        outcome.set_usage(usage.get());
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// Aggregating: translates one chunk into internal events.
+pub fn chunk_events<F>(text: &str, emit: &mut F) -> Result<(), UpstreamError>
+where
+    F: FnMut(Event<'_>),
+{
+    let mut top = TopLevel::default();
+    for_each_member(text, |key, value| top.note(key.as_str(), value))
+        .map_err(|_| UpstreamError::bad_response())?;
+    if let Some(error) = top.upstream_error() {
+        return Err(error);
+    }
+    if let Some(fingerprint) = top.system_fingerprint.and_then(raw_str) {
+        emit(Event::SystemFingerprint(&fingerprint));
+    }
+    if let Some(choices) = top.choices.filter(|c| !is_null(c)) {
+        let mut failed = false;
+        for_each_element(choices, |position, choice: ChoiceView<'_>| {
+            failed |= choice_events(position, &choice, emit).is_err();
+        })
+        .map_err(|_| UpstreamError::bad_response())?;
+        if failed {
+            return Err(UpstreamError::bad_response());
+        }
+    }
+    if let Some(usage) = top.usage() {
+        emit(Event::Usage(usage.get()));
+    }
+    Ok(())
+}
+
+fn choice_events<F>(
+    position: usize,
+    choice: &ChoiceView<'_>,
+    emit: &mut F,
+) -> Result<(), serde_json::Error>
+where
+    F: FnMut(Event<'_>),
+{
+    let index = choice.index.unwrap_or(position as u64);
+    if let Some(delta) = &choice.delta {
+        let content = text(delta.content);
+        let reasoning = text(delta.reasoning_content).or_else(|| text(delta.reasoning));
+        let refusal = text(delta.refusal);
+        let calls = tool_call_pieces(delta.tool_calls)?;
+        let call_refs: Vec<ToolCallDelta<'_>> = calls.iter().map(ToolCallPiece::as_delta).collect();
+        let function_call = match delta.function_call.filter(|f| !is_null(f)) {
+            Some(raw) => Some(serde_json::from_str::<FunctionView<'_>>(raw.get())?),
+            None => None,
+        };
+        let function_name = function_call.as_ref().and_then(|f| text(f.name));
+        let function_arguments = function_call
+            .as_ref()
+            .and_then(|f| f.arguments.map(string_or_json));
+        let logprobs = choice
+            .logprobs
+            .as_ref()
+            .and_then(|l| l.content)
+            .filter(|c| !is_null(c));
+        emit(Event::Delta(ChoiceDelta {
+            choice: index,
+            content: content.as_deref(),
+            reasoning: reasoning.as_deref(),
+            refusal: refusal.as_deref(),
+            tool_calls: &call_refs,
+            function_call: function_call.as_ref().map(|_| FunctionCallDelta {
+                name: function_name.as_deref(),
+                arguments: function_arguments.as_deref(),
+            }),
+            logprobs,
+        }));
+    }
+    if let Some(reason) = text(choice.finish_reason) {
+        emit(Event::Finish {
+            choice: index,
+            reason: &reason,
+        });
+    }
+    Ok(())
+}
+
+fn text(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
+    raw.and_then(raw_str)
+}
+
+/// Strings come out decoded; anything else (an `arguments` object from a lax server) as its
+/// JSON text, which is what `arguments` means anyway.
+fn string_or_json(raw: &RawValue) -> Cow<'_, str> {
+    raw_str(raw).unwrap_or_else(|| Cow::Borrowed(raw.get()))
+}
+
+struct ToolCallPiece<'a> {
+    index: u64,
+    id: Option<Cow<'a, str>>,
+    kind: Option<Cow<'a, str>>,
+    name: Option<Cow<'a, str>>,
+    arguments: Option<Cow<'a, str>>,
+}
+
+impl ToolCallPiece<'_> {
+    fn as_delta(&self) -> ToolCallDelta<'_> {
+        ToolCallDelta {
+            index: self.index,
+            id: self.id.as_deref(),
+            kind: self.kind.as_deref(),
+            name: self.name.as_deref(),
+            arguments: self.arguments.as_deref(),
+        }
+    }
+}
+
+fn tool_call_pieces(raw: Option<&RawValue>) -> Result<Vec<ToolCallPiece<'_>>, serde_json::Error> {
+    let mut pieces = Vec::new();
+    let Some(raw) = raw.filter(|r| !is_null(r)) else {
+        return Ok(pieces);
+    };
+    for_each_element(raw, |position, call: ToolCallView<'_>| {
+        let function = call.function.as_ref();
+        pieces.push(ToolCallPiece {
+            index: call.index.unwrap_or(position as u64),
+            id: call.id.and_then(raw_str),
+            kind: call.kind.and_then(raw_str),
+            name: function.and_then(|f| f.name).and_then(raw_str),
+            arguments: function
+                .and_then(|f| f.arguments)
+                .filter(|a| !is_null(a))
+                .map(string_or_json),
+        });
+    })?;
+    Ok(pieces)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn writer() -> ChunkWriter {
+        ChunkWriter::new("chatcmpl-gw", 1700000000, "alias")
+    }
+
+    fn rewrite(text: &str) -> (Result<String, UpstreamError>, Outcome) {
+        let mut outcome = Outcome::default();
+        let mut out = b"prev".to_vec();
+        let result = rewrite_chunk(text, &writer(), &mut out, &mut outcome);
+        let written = String::from_utf8(out[4..].to_vec()).unwrap();
+        (result.map(|()| written), outcome)
+    }
+
+    const HEAD: &str = r#"data: {"id":"chatcmpl-gw","object":"chat.completion.chunk","created":1700000000,"model":"alias""#;
+
+    #[test]
+    fn identity_is_replaced_and_other_members_keep_their_bytes_and_order() {
+        let (out, outcome) = rewrite(
+            r#"{"vendor":{"a" : 1e5},"id":"x","object":"chat.completion.chunk","created":1,"model":"m","system_fingerprint":"fp","choices":[{"index":0,"delta":{"content":"Hi"},"logprobs":null,"finish_reason":null}],"usage":null,"z":[]}"#,
+        );
+        assert_eq!(
+            out.unwrap(),
+            format!(
+                "{HEAD},\"vendor\":{{\"a\" : 1e5}},\"system_fingerprint\":\"fp\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"Hi\"}},\"logprobs\":null,\"finish_reason\":null}}],\"z\":[]}}\n\n"
+            )
+        );
+        assert!(outcome.content_emitted);
+        assert!(outcome.usage.is_none());
+    }
+
+    #[test]
+    fn usage_on_a_finish_chunk_is_lifted_out_and_kept_exactly() {
+        let (out, outcome) = rewrite(
+            r#"{"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 48, "prompt_tokens_details": {"cached_tokens": 0}, "estimated_cost": 9.24e-05}}"#,
+        );
+        assert_eq!(
+            out.unwrap(),
+            format!("{HEAD},\"choices\":[{{\"index\": 0, \"delta\": {{}}, \"finish_reason\": \"stop\"}}]}}\n\n")
+        );
+        assert_eq!(
+            outcome.usage.as_deref(),
+            Some(
+                r#"{"prompt_tokens": 48, "prompt_tokens_details": {"cached_tokens": 0}, "estimated_cost": 9.24e-05}"#
+            )
+        );
+        assert_eq!(outcome.finish_reason.as_deref(), Some("stop"));
+        assert!(!outcome.content_emitted);
+    }
+
+    #[test]
+    fn usage_only_chunk_is_not_forwarded() {
+        let (out, outcome) = rewrite(r#"{"id":"c","choices":[],"usage":{"total_tokens":3}}"#);
+        assert_eq!(out.unwrap(), "");
+        assert_eq!(outcome.usage.as_deref(), Some(r#"{"total_tokens":3}"#));
+    }
+
+    #[test]
+    fn empty_choices_without_usage_is_forwarded() {
+        let (out, _) = rewrite(r#"{"choices":[],"prompt_filter_results":[]}"#);
+        assert_eq!(
+            out.unwrap(),
+            format!("{HEAD},\"choices\":[],\"prompt_filter_results\":[]}}\n\n")
+        );
+    }
+
+    #[test]
+    fn what_counts_as_content() {
+        let cases = [
+            (
+                r#"{"role":"assistant","content":"","refusal":null,"tool_calls":null}"#,
+                false,
+            ),
+            (r#"{"content":null,"reasoning_content":"Okay"}"#, true),
+            (r#"{"reasoning":"hm"}"#, true),
+            (r#"{"refusal":"I'm"}"#, true),
+            (
+                r#"{"tool_calls":[{"index":0,"function":{"arguments":""}}]}"#,
+                true,
+            ),
+            (r#"{"tool_calls":[]}"#, false),
+            (r#"{"function_call":{"name":"f"}}"#, true),
+            (r#"{"content":" "}"#, true),
+        ];
+        for (delta, expected) in cases {
+            let (_, outcome) =
+                rewrite(&format!(r#"{{"choices":[{{"index":0,"delta":{delta}}}]}}"#));
+            assert_eq!(outcome.content_emitted, expected, "{delta}");
+        }
+    }
+
+    #[test]
+    fn the_last_non_null_finish_reason_wins() {
+        let (_, outcome) = rewrite(
+            r#"{"choices":[{"index":0,"delta":{},"finish_reason":"length"},{"index":1,"delta":{},"finish_reason":null}]}"#,
+        );
+        assert_eq!(outcome.finish_reason.as_deref(), Some("length"));
+    }
+
+    #[test]
+    fn garbage_and_errors_write_nothing() {
+        for bad in [
+            "not json",
+            "[1,2]",
+            "\"s\"",
+            "{\"a\":1",
+            "{\"choices\":5}",
+            "{\"choices\":[1]}",
+            "{} x",
+        ] {
+            let (out, _) = rewrite(bad);
+            assert_eq!(
+                out.unwrap_err().code.as_deref(),
+                Some("upstream_bad_response"),
+                "{bad}"
+            );
+        }
+        let (out, _) =
+            rewrite(r#"{"error":{"message":"Overloaded","type":"server_error","code":503}}"#);
+        let error = out.unwrap_err();
+        assert_eq!(
+            (error.message.as_str(), error.code.as_deref()),
+            ("Overloaded", Some("503"))
+        );
+        let (out, _) = rewrite(r#"{"error":"Input validation error","error_type":"validation"}"#);
+        assert_eq!(out.unwrap_err().kind, "validation");
+    }
+
+    #[test]
+    fn a_falsy_error_member_is_just_a_member() {
+        let (out, _) = rewrite(r#"{"choices":[],"error":null}"#);
+        assert_eq!(
+            out.unwrap(),
+            format!("{HEAD},\"choices\":[],\"error\":null}}\n\n")
+        );
+    }
+
+    #[test]
+    fn completion_body_is_rewritten_and_usage_kept() {
+        let mut outcome = Outcome::default();
+        let mut out = Vec::new();
+        rewrite_completion(
+            r#"{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Hi"},"logprobs":null,"finish_reason":"stop"},{"index":1,"message":{"content":"x"},"finish_reason":"length"}],"usage":{"total_tokens":2},"system_fingerprint":"fp"}"#,
+            &writer(),
+            &mut out,
+            &mut outcome,
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"id":"chatcmpl-gw","object":"chat.completion","created":1700000000,"model":"alias","choices":[{"index":0,"message":{"role":"assistant","content":"Hi"},"logprobs":null,"finish_reason":"stop"},{"index":1,"message":{"content":"x"},"finish_reason":"length"}],"usage":{"total_tokens":2},"system_fingerprint":"fp"}"#
+        );
+        assert_eq!(outcome.finish_reason.as_deref(), Some("stop"));
+        assert_eq!(outcome.usage.as_deref(), Some(r#"{"total_tokens":2}"#));
+        assert!(outcome.content_emitted);
+    }
+
+    #[test]
+    fn chunk_events_translate_every_delta_kind() {
+        let mut seen = Vec::new();
+        chunk_events(
+            r#"{"system_fingerprint":"fp","choices":[{"index":1,"delta":{"content":"a\nb","reasoning":"r","refusal":"no","tool_calls":[{"index":2,"id":"c","type":"function","function":{"name":"f","arguments":{"k":1}}}],"function_call":{"name":"g","arguments":"{}"}},"logprobs":{"content":[{"token":"a"}]},"finish_reason":"tool_calls"}],"usage":{"total_tokens":1}}"#,
+            &mut |event| seen.push(format!("{event:?}")),
+        )
+        .unwrap();
+        assert_eq!(seen.len(), 4, "{seen:?}");
+        assert_eq!(seen[0], r#"SystemFingerprint("fp")"#);
+        assert!(seen[1].contains(r#"content: Some("a\nb")"#), "{}", seen[1]);
+        assert!(seen[1].contains(r#"reasoning: Some("r")"#));
+        assert!(seen[1].contains(r#"refusal: Some("no")"#));
+        assert!(seen[1].contains(r#"index: 2, id: Some("c"), kind: Some("function"), name: Some("f"), arguments: Some("{\"k\":1}")"#));
+        assert!(seen[1].contains(r#"FunctionCallDelta { name: Some("g"), arguments: Some("{}") }"#));
+        assert!(seen[1].contains(r#"[{"token":"a"}]"#));
+        assert_eq!(seen[2], r#"Finish { choice: 1, reason: "tool_calls" }"#);
+        assert_eq!(seen[3], r#"Usage("{\"total_tokens\":1}")"#);
+    }
+
+    #[test]
+    fn classify_frames() {
+        let frame = |event: &'static [u8], data: &'static [u8]| {
+            classify(&SseEvent {
+                event,
+                data,
+                unterminated: false,
+            })
+        };
+        assert!(matches!(frame(b"", b" [DONE] "), Frame::Done));
+        assert!(matches!(frame(b"", b"  "), Frame::Skip));
+        assert!(matches!(frame(b"ping", b"{}"), Frame::Skip));
+        assert!(matches!(frame(b"message", b"{}"), Frame::Chunk("{}")));
+        assert!(matches!(frame(b"error", b"x"), Frame::Error(_)));
+        assert!(matches!(frame(b"", b"\xFF{}"), Frame::Error(_)));
+    }
+}

@@ -1,0 +1,545 @@
+"""The Rust transcoder, dialect ``openai``, through the built extension.
+
+Fixtures are the literal recordings quoted in PROTOCOLS.md §5.3 / §6.5 / §6.1(b) / §6.2(c).
+Every transcode is run whole, split in two at every byte position, and one byte at a time; the
+output bytes and the reported outcome must be identical in all of them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+from sluicegate._core import DIALECTS, StreamTranscoder, aggregate
+
+RESPONSE_ID = "chatcmpl-gw0001"
+CREATED = 1700000000
+MODEL = "openai/gpt-4o"
+
+FIXTURES = Path(__file__).parent / "fixtures" / "openai"  # provenance in README.md there
+
+
+def fixture(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+TEXT_STREAM = fixture("text_stream.sse")
+# The exact bytes the client must receive for TEXT_STREAM with include_usage.
+TEXT_STREAM_OUT = fixture("text_stream.expected")
+TOOL_CALL_STREAM = fixture("tool_call_stream.sse")
+REFUSAL_STREAM = fixture("refusal_stream.sse")
+LOGPROBS_CHUNK = fixture("logprobs_chunk.sse")
+DEEPINFRA_STREAM = fixture("deepinfra_stream.sse")
+TGI_ERROR_STREAM = fixture("tgi_error_stream.sse")
+COMPLETION_BODY = fixture("completion.json")
+
+HEAD = (
+    b'data: {"id":"chatcmpl-gw0001","object":"chat.completion.chunk","created":1700000000,'
+    b'"model":"openai/gpt-4o"'
+)
+TEXT_USAGE_CHUNK = (
+    HEAD + b',"choices":[],"usage":{"prompt_tokens":14,"completion_tokens":30,"total_tokens":44,'
+    b'"completion_tokens_details":{"reasoning_tokens":0}}}\n\n'
+)
+LOGPROBS_VALUE = (
+    b'"logprobs":{"content":[{"token":"Foo","logprob":-0.0025094282,"bytes":[70,111,111],'
+    b'"top_logprobs":[]}],"refusal":null}'
+)
+
+OUTCOME = ("usage", "finish_reason", "content_emitted", "error", "done")
+
+
+def new(**options: Any) -> StreamTranscoder:
+    return StreamTranscoder("openai", MODEL, response_id=RESPONSE_ID, created=CREATED, **options)
+
+
+def run(pieces: list[bytes], **options: Any) -> tuple[bytes, StreamTranscoder]:
+    transcoder = new(**options)
+    out = b"".join(transcoder.feed(piece) for piece in pieces) + transcoder.finish()
+    return out, transcoder
+
+
+def outcome(transcoder: StreamTranscoder) -> tuple[Any, ...]:
+    return tuple(getattr(transcoder, name) for name in OUTCOME)
+
+
+def transcode(data: bytes, **options: Any) -> tuple[bytes, StreamTranscoder]:
+    """Whole, split in two at every position, one byte at a time: all must agree."""
+    whole, reference = run([data], **options)
+    for cut in range(len(data) + 1):
+        out, transcoder = run([data[:cut], data[cut:]], **options)
+        assert out == whole, f"split at byte {cut} changed the output"
+        assert outcome(transcoder) == outcome(reference), f"split at byte {cut}"
+    out, transcoder = run([data[i : i + 1] for i in range(len(data))], **options)
+    assert out == whole, "one byte at a time changed the output"
+    assert outcome(transcoder) == outcome(reference)
+    return whole, reference
+
+
+def frames(out: bytes) -> list[bytes]:
+    assert out.endswith(b"\n\n"), out[-40:]
+    parts = out[:-2].split(b"\n\n")
+    assert all(part.startswith(b"data: ") for part in parts), parts
+    return [part[len(b"data: ") :] for part in parts]
+
+
+def chunks(out: bytes) -> list[dict[str, Any]]:
+    """The JSON chunks of a stream, checked against the OpenAI SDK's own chunk model."""
+    body = frames(out)
+    assert body[-1] == b"[DONE]"
+    assert body.count(b"[DONE]") == 1
+    parsed = []
+    for frame in body[:-1]:
+        value = json.loads(frame)
+        if "error" not in value:
+            ChatCompletionChunk.model_validate_json(frame)
+            assert (value["id"], value["created"], value["model"]) == (RESPONSE_ID, CREATED, MODEL)
+            assert value["object"] == "chat.completion.chunk"
+        parsed.append(value)
+    return parsed
+
+
+# --- streaming: the recorded streams --------------------------------------------------------
+
+
+def test_text_stream_exact_bytes() -> None:
+    out, t = transcode(TEXT_STREAM, include_usage=True)
+    assert out == TEXT_STREAM_OUT
+    chunks(out)
+    assert t.usage == {
+        "prompt_tokens": 14,
+        "completion_tokens": 30,
+        "total_tokens": 44,
+        "completion_tokens_details": {"reasoning_tokens": 0},
+    }
+    assert t.finish_reason == "stop"
+    assert t.content_emitted is True
+    assert t.error is None
+    assert t.done is True
+
+
+def test_text_stream_without_include_usage_keeps_usage_for_accounting() -> None:
+    out, t = transcode(TEXT_STREAM)
+    assert b'"usage"' not in out
+    assert TEXT_USAGE_CHUNK in TEXT_STREAM_OUT
+    assert out == TEXT_STREAM_OUT.replace(TEXT_USAGE_CHUNK, b"")
+    assert t.usage is not None and t.usage["total_tokens"] == 44
+
+
+def test_tool_call_stream_passes_fragments_through() -> None:
+    out, t = transcode(TOOL_CALL_STREAM, include_usage=True)
+    parsed = chunks(out)
+    assert len(parsed) == 8  # 7 content chunks + the usage chunk
+    first_call = parsed[0]["choices"][0]["delta"]["tool_calls"][0]
+    assert first_call["id"] == "call_CTf1nWJLqSeRgDqaCG27xZ74"
+    arguments = "".join(
+        c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"]
+        for c in parsed
+        if c["choices"] and "tool_calls" in c["choices"][0]["delta"]
+    )
+    assert json.loads(arguments) == {"city": "Edinburgh"}
+    assert parsed[-1]["usage"]["completion_tokens"] == 19
+    assert t.finish_reason == "tool_calls"
+    assert t.content_emitted is True
+
+
+def test_refusal_counts_as_content_but_the_empty_first_refusal_does_not() -> None:
+    first_only = REFUSAL_STREAM.split(b"\n\n", 1)[0] + b"\n\n"
+    _, t = run([first_only])
+    assert t.content_emitted is False
+    out, t = transcode(REFUSAL_STREAM)
+    assert chunks(out)[1]["choices"][0]["delta"] == {"refusal": "I'm"}
+    assert t.content_emitted is True
+    assert t.usage["prompt_tokens"] == 79
+
+
+def test_logprobs_pass_through_byte_for_byte() -> None:
+    out, t = transcode(LOGPROBS_CHUNK + b"data: [DONE]\n\n")
+    assert LOGPROBS_VALUE in out
+    assert out.count(b"data: ") == 3  # the chunk, a synthesized finish, [DONE]
+    assert t.content_emitted is True
+
+
+def test_deepinfra_usage_on_the_finish_chunk() -> None:
+    out, t = transcode(DEEPINFRA_STREAM, include_usage=True)
+    parsed = chunks(out)
+    assert [bool(c["choices"]) for c in parsed] == [True, True, True, False]
+    assert all("usage" not in c for c in parsed[:3]), "usage is lifted off every forwarded chunk"
+    assert parsed[2]["choices"][0]["finish_reason"] == "stop"
+    # The usage chunk carries the upstream's exact bytes, e.g. the cost as written.
+    assert out.endswith(
+        b',"choices":[],"usage":{"prompt_tokens": 48, "total_tokens": 237, '
+        b'"completion_tokens": 189, "estimated_cost": 9.24e-05}}\n\ndata: [DONE]\n\n'
+    )
+    assert t.usage == {
+        "prompt_tokens": 48,
+        "total_tokens": 237,
+        "completion_tokens": 189,
+        "estimated_cost": 9.24e-05,
+    }
+    # `content: ""` on the first chunk is not content; "C" is.
+    _, first = run([DEEPINFRA_STREAM.split(b"\n\n", 1)[0] + b"\n\n"])
+    assert first.content_emitted is False
+    assert t.content_emitted is True
+
+
+def test_cached_tokens_zero_is_kept_and_absent_fields_stay_absent() -> None:
+    stream = (
+        b'data: {"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":"stop"}]}\n\n'
+        b'data: {"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6,'
+        b'"prompt_tokens_details":{"cached_tokens":0}}}\n\n'
+        b"data: [DONE]\n\n"
+    )
+    out, t = transcode(stream, include_usage=True)
+    assert b'"prompt_tokens_details":{"cached_tokens":0}}}\n\ndata: [DONE]\n\n' in out
+    assert t.usage == {
+        "prompt_tokens": 5,
+        "completion_tokens": 1,
+        "total_tokens": 6,
+        "prompt_tokens_details": {"cached_tokens": 0},
+    }
+    assert "completion_tokens_details" not in t.usage
+
+
+def test_unknown_fields_keep_their_place_and_bytes() -> None:
+    stream = (
+        b'data: {"vendor_first":{"k":[1, 2.50]},"id":"x","object":"o","created":1,"model":"m",'
+        b'"service_tier":"default","choices":[{"index":0,"delta":{"content":"a"},'
+        b'"logprobs":null,"finish_reason":"stop","extra":true}],"obfuscation":"xyz"}\n\n'
+    )
+    out, _ = transcode(stream)
+    assert frames(out)[0] == (
+        HEAD[len(b"data: ") :]
+        + b',"vendor_first":{"k":[1, 2.50]},"service_tier":"default","choices":[{"index":0,'
+        b'"delta":{"content":"a"},"logprobs":null,"finish_reason":"stop","extra":true}],'
+        b'"obfuscation":"xyz"}'
+    )
+
+
+# --- streaming: SSE framing variants ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        pytest.param(lambda s: s.replace(b"\n", b"\r\n"), id="crlf"),
+        pytest.param(lambda s: s.replace(b"\n", b"\r"), id="cr"),
+        pytest.param(lambda s: b": ping\n\n" + s.replace(b"\n\n", b"\n: ping\n\n"), id="ping"),
+        pytest.param(lambda s: b"\xef\xbb\xbf" + s, id="bom"),
+        pytest.param(lambda s: s.replace(b"data: ", b"data:"), id="no-space"),
+        pytest.param(
+            lambda s: s.replace(b"data: ", b"event: message\nid: 1\nretry: 5\nfoo: x\ndata: "),
+            id="fields",
+        ),
+        pytest.param(lambda s: s.replace(b'data: {"id"', b'data: {\ndata: "id"'), id="multi-line"),
+        pytest.param(lambda s: s[:-2], id="no-trailing-blank-line"),
+    ],
+)
+def test_framing_variants_give_the_same_output(variant: Any) -> None:
+    out, t = transcode(variant(TEXT_STREAM), include_usage=True)
+    assert out == TEXT_STREAM_OUT
+    assert t.usage["total_tokens"] == 44
+
+
+def test_done_goes_out_exactly_once() -> None:
+    stream = TEXT_STREAM + b"data: [DONE]\n\n" + TEXT_STREAM
+    out, t = transcode(stream, include_usage=True)
+    assert out == TEXT_STREAM_OUT
+    assert t.feed(b"data: [DONE]\n\n") == b""
+    assert t.finish() == b""
+
+
+def test_done_without_finish_reason_synthesizes_stop() -> None:
+    stream = b'data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\ndata: [DONE]\n\n'
+    out, t = transcode(stream)
+    parsed = chunks(out)
+    assert parsed[-1] == {
+        "id": RESPONSE_ID,
+        "object": "chat.completion.chunk",
+        "created": CREATED,
+        "model": MODEL,
+        "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}],
+    }
+    assert t.finish_reason is None  # the upstream reported none
+    assert t.error is None
+
+
+def test_finish_reason_without_done_is_a_complete_answer() -> None:
+    stream = TEXT_STREAM.replace(b"data: [DONE]\n\n", b"")
+    out, t = transcode(stream, include_usage=True)
+    assert out == TEXT_STREAM_OUT
+    assert t.error is None
+
+
+# --- streaming: failures ---------------------------------------------------------------------
+
+
+def test_truncated_stream_ends_with_an_error_event_and_done() -> None:
+    # The role chunk and one content chunk, then the upstream hangs up.
+    stream = b"".join(part + b"\n\n" for part in TEXT_STREAM.split(b"\n\n")[:2])
+    out, t = transcode(stream)
+    parsed = chunks(out)
+    assert parsed[-1] == {"error": t.error}
+    assert t.error["code"] == "upstream_stream_truncated"
+    assert t.error["type"] == "upstream_error"
+    assert "Retry" in t.error["message"]
+    assert t.content_emitted is True
+    assert t.done is True
+
+
+def test_stream_cut_inside_an_event_is_truncated() -> None:
+    out, t = transcode(TEXT_STREAM[:400])
+    assert len(chunks(out)) == 2  # the role chunk, then the error
+    assert t.error["code"] == "upstream_stream_truncated"
+
+
+def test_empty_stream_is_truncated() -> None:
+    out, t = transcode(b": ping\n\n")
+    assert frames(out)[-1] == b"[DONE]"
+    assert t.error["code"] == "upstream_stream_truncated"
+    assert t.content_emitted is False
+
+
+def test_error_object_in_stream() -> None:
+    first = TEXT_STREAM.split(b"\n\n")[1] + b"\n\n"
+    error = (
+        b'data: {"error":{"message":"The server had an error","type":"server_error",'
+        b'"param":null,"code":502,"internal":"x"}}\n\n'
+    )
+    out, t = transcode(first + error + first)
+    parsed = chunks(out)
+    assert len(parsed) == 2
+    assert parsed[1] == {
+        "error": {
+            "message": "The server had an error",
+            "type": "server_error",
+            "param": None,
+            "code": "502",
+        }
+    }
+    assert t.error == parsed[1]["error"]
+    assert t.content_emitted is True
+
+
+def test_tgi_string_error_with_error_type() -> None:
+    out, t = transcode(TGI_ERROR_STREAM)
+    parsed = chunks(out)
+    assert parsed[0]["choices"][0]["delta"]["content"] == "Both"
+    assert t.error == {
+        "message": "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096. "
+        "Given: 6 `inputs` tokens and 4091 `max_new_tokens`",
+        "type": "validation",
+        "param": None,
+        "code": None,
+    }
+    assert parsed[1] == {"error": t.error}
+
+
+def test_sse_error_event() -> None:
+    stream = (
+        b"event: error\n"
+        b'data: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
+    )
+    out, t = transcode(stream)
+    assert t.error["type"] == "overloaded_error"
+    assert t.error["message"] == "Overloaded"
+    assert chunks(out) == [{"error": t.error}]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"not json sk-secret", b"[1, 2]", b'"text"', b"42", b'{"choices":[', b'{"choices":"x"}'],
+)
+def test_garbage_data_is_an_upstream_bad_response(data: bytes) -> None:
+    out, t = transcode(TEXT_STREAM.split(b"\n\n")[0] + b"\n\ndata: " + data + b"\n\n")
+    assert t.error["code"] == "upstream_bad_response"
+    assert t.error["type"] == "upstream_error"
+    assert "Retry" in t.error["message"]
+    assert data.decode() not in t.error["message"]
+    assert b"sk-secret" not in out
+    assert len(chunks(out)) == 2
+
+
+def test_event_larger_than_16_mib_is_refused() -> None:
+    t = new()
+    out = t.feed(b"data: " + b"x" * (8 << 20))
+    out += t.feed(b"x" * (9 << 20))
+    out += t.feed(b"\n\n" + TEXT_STREAM)
+    out += t.finish()
+    assert t.error["code"] == "upstream_bad_response"
+    assert "16 MiB" in t.error["message"]
+    assert chunks(out) == [{"error": t.error}]
+
+
+def test_abort_ends_the_stream_once() -> None:
+    t = new()
+    first = t.feed(TEXT_STREAM.split(b"\n\n")[1] + b"\n\n")
+    tail = t.abort(
+        "Provider 'x' stopped sending; retry.", "upstream_error", "upstream_idle_timeout"
+    )
+    assert chunks(first + tail)[-1] == {"error": t.error}
+    assert t.error["code"] == "upstream_idle_timeout"
+    assert t.done is True
+    assert t.finish() == b""
+    assert t.abort("again") == b""
+
+
+# --- not streaming ---------------------------------------------------------------------------
+
+
+def test_json_body_is_rewritten() -> None:
+    out, t = transcode(b"\xef\xbb\xbf\n " + COMPLETION_BODY, stream=False)
+    assert out == (
+        b'{"id":"chatcmpl-gw0001","object":"chat.completion","created":1700000000,'
+        b'"model":"openai/gpt-4o"' + COMPLETION_BODY[COMPLETION_BODY.index(b',"choices"') :]
+    )
+    ChatCompletion.model_validate_json(out)
+    assert t.usage["prompt_tokens_details"] == {"cached_tokens": 0}
+    assert t.finish_reason == "stop"
+    assert t.content_emitted is True
+    assert t.error is None
+    assert t.done is True
+
+
+def test_feed_returns_nothing_when_not_streaming() -> None:
+    t = new(stream=False)
+    assert t.feed(TEXT_STREAM) == b""
+    assert t.done is False
+    assert t.finish() != b""
+    assert t.done is True
+    assert t.finish() == b""
+
+
+def test_sse_body_is_aggregated_with_tool_calls_merged() -> None:
+    out, t = transcode(TOOL_CALL_STREAM, stream=False)
+    completion = json.loads(out)
+    ChatCompletion.model_validate_json(out)
+    assert completion == {
+        "id": RESPONSE_ID,
+        "object": "chat.completion",
+        "created": CREATED,
+        "model": MODEL,
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "call_CTf1nWJLqSeRgDqaCG27xZ74",
+                            "type": "function",
+                            "function": {
+                                "name": "get_weather",
+                                "arguments": '{"city":"Edinburgh"}',
+                            },
+                        }
+                    ],
+                },
+                "logprobs": None,
+                "finish_reason": "tool_calls",
+            }
+        ],
+        "system_fingerprint": "fp_b40fb1c6fb",
+        "usage": {
+            "prompt_tokens": 48,
+            "completion_tokens": 19,
+            "total_tokens": 67,
+            "completion_tokens_details": {"reasoning_tokens": 0},
+        },
+    }
+    assert t.finish_reason == "tool_calls"
+    assert t.content_emitted is True
+
+
+def test_sse_body_aggregates_text_refusal_reasoning_and_logprobs() -> None:
+    out, _ = transcode(TEXT_STREAM, stream=False)
+    message = json.loads(out)["choices"][0]["message"]
+    assert message == {"role": "assistant", "content": "I'm."}
+
+    out, _ = transcode(REFUSAL_STREAM, stream=False)
+    message = json.loads(out)["choices"][0]["message"]
+    assert message == {"role": "assistant", "content": None, "refusal": "I'm"}
+
+    reasoning = (
+        b'data: {"choices":[{"index":0,"delta":{"content":null,"reasoning_content":"Okay"},'
+        b'"logprobs":null,"finish_reason":null}]}\n\n'
+    )
+    out, _ = transcode(reasoning + LOGPROBS_CHUNK + b"data: [DONE]\n\n", stream=False)
+    choice = json.loads(out)["choices"][0]
+    assert choice["message"] == {"role": "assistant", "content": "Foo", "reasoning_content": "Okay"}
+    assert choice["logprobs"]["content"][0]["bytes"] == [70, 111, 111]
+    assert choice["finish_reason"] == "stop"
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "kind"),
+    [
+        (
+            b'{"error":{"message":"Denied","type":"invalid_request_error"}}',
+            None,
+            "invalid_request_error",
+        ),
+        (b'{"error":"Model is loading","error_type":"overloaded"}', None, "overloaded"),
+        (b'{"id": "x", "choices": [', "upstream_bad_response", "upstream_error"),
+        (b'{"a":1} trailing', "upstream_bad_response", "upstream_error"),
+        (b"", "upstream_bad_response", "upstream_error"),
+        (b"<html><body>502 Bad Gateway</body></html>", "upstream_bad_response", "upstream_error"),
+        (TGI_ERROR_STREAM, None, "validation"),
+        (TEXT_STREAM[:200], "upstream_stream_truncated", "upstream_error"),
+    ],
+)
+def test_not_streaming_failures_give_the_error_envelope(
+    body: bytes, code: str | None, kind: str
+) -> None:
+    out, t = transcode(body, stream=False)
+    assert json.loads(out) == {"error": t.error}
+    assert t.error["code"] == code
+    assert t.error["type"] == kind
+    assert set(t.error) == {"message", "type", "param", "code"}
+    assert t.done is True
+
+
+def test_aggregate_is_the_non_streaming_transcoder() -> None:
+    for body in (TOOL_CALL_STREAM, COMPLETION_BODY, b"garbage"):
+        expected, _ = run([body], stream=False)
+        assert (
+            aggregate("openai", body, MODEL, response_id=RESPONSE_ID, created=CREATED) == expected
+        )
+
+
+# --- the module surface ----------------------------------------------------------------------
+
+
+def test_dialects() -> None:
+    assert DIALECTS == ("openai",)
+
+
+def test_unknown_dialect_is_a_value_error_naming_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="openai"):
+        StreamTranscoder("ollamaa", MODEL, response_id=RESPONSE_ID, created=CREATED)
+    with pytest.raises(ValueError, match="openai"):
+        aggregate("nope", b"{}", MODEL, response_id=RESPONSE_ID, created=CREATED)
+
+
+def test_properties_before_any_input() -> None:
+    t = new()
+    assert outcome(t) == (None, None, False, None, False)
+    assert t.feed(b"") == b""
+    assert t.feed(b': ping\n\ndata: {"cho') == b""
+
+
+def test_model_and_id_are_escaped_into_json() -> None:
+    t = StreamTranscoder("openai", 'we"ird\\model', response_id="id\n1", created=-5)
+    out = t.feed(b'data: {"choices":[]}\n\n')
+    assert json.loads(frames(out)[0]) == {
+        "id": "id\n1",
+        "object": "chat.completion.chunk",
+        "created": -5,
+        "model": 'we"ird\\model',
+        "choices": [],
+    }
