@@ -1,0 +1,100 @@
+"""Providers and server settings that come from environment variables.
+
+With no config file at all, a provider whose key variable is set is on (DESIGN.md). The table
+below is data: a later provider is one more row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, replace
+
+from sluicegate.config.model import ConfigError, ProviderConfig, ServerConfig
+from sluicegate.config.values import base_url_notice, check_base_url, split_keys, unique
+
+
+@dataclass(frozen=True, slots=True)
+class EnvProvider:
+    """One provider that registers itself from the environment."""
+
+    name: str
+    kind: str
+    key_var: str  # may hold several comma-separated keys
+    default_base_url: str | None = None  # None: on only when <NAME>_BASE_URL is set
+    key_required: bool = True  # False: the key is optional (local servers)
+
+    @property
+    def base_url_var(self) -> str:
+        return f"{self.name.upper().replace('-', '_')}_BASE_URL"
+
+
+ENV_PROVIDERS: tuple[EnvProvider, ...] = (
+    EnvProvider("openai", "openai", "OPENAI_API_KEY", "https://api.openai.com/v1"),
+    EnvProvider("deepseek", "openai", "DEEPSEEK_API_KEY", "https://api.deepseek.com/v1"),
+    EnvProvider("nvidia", "openai", "NVIDIA_API_KEY", "https://integrate.api.nvidia.com/v1"),
+    EnvProvider("openrouter", "openai", "OPENROUTER_API_KEY", "https://openrouter.ai/api/v1"),
+    EnvProvider("vllm", "openai", "VLLM_API_KEY", None, key_required=False),
+)
+
+
+def env_providers(
+    env: Mapping[str, str], declared: Collection[str]
+) -> tuple[tuple[ProviderConfig, ...], tuple[str, ...]]:
+    """The environment's providers that are on, and one notice per provider left off.
+
+    Providers named in ``declared`` (the config file's) are skipped: the file wins.
+    """
+    providers: list[ProviderConfig] = []
+    notices: list[str] = []
+    for row in ENV_PROVIDERS:
+        if row.name in declared:
+            continue
+        keys = unique(split_keys(env.get(row.key_var, "")))
+        override = env.get(row.base_url_var, "")
+        if row.key_required and not keys:
+            notices.append(f"{row.name}: off ({row.key_var} is not set)")
+            continue
+        if not override and row.default_base_url is None:
+            notices.append(f"{row.name}: off ({row.base_url_var} is not set)")
+            continue
+        if override:
+            try:
+                base_url = check_base_url(override)
+            except ValueError as exc:
+                raise ConfigError(f"{row.base_url_var} {exc}, or unset it") from None
+            notice = base_url_notice(row.name, row.kind, base_url, row.base_url_var)
+            if notice:
+                notices.append(notice)
+        else:
+            assert row.default_base_url is not None
+            base_url = row.default_base_url
+        source_var = row.key_var if row.key_required else row.base_url_var
+        providers.append(
+            ProviderConfig(
+                name=row.name,
+                kind=row.kind,
+                base_url=base_url,
+                api_keys=keys,
+                source=f"env:{source_var}",
+            )
+        )
+    return tuple(providers), tuple(notices)
+
+
+def apply_server_env(server: ServerConfig, env: Mapping[str, str]) -> ServerConfig:
+    """SLUICEGATE_API_KEYS adds client keys; SLUICEGATE_HOST and SLUICEGATE_PORT override."""
+    keys = unique([*server.api_keys, *split_keys(env.get("SLUICEGATE_API_KEYS", ""))])
+    host = env.get("SLUICEGATE_HOST", "").strip() or server.host
+    port = server.port
+    raw_port = env.get("SLUICEGATE_PORT", "").strip()
+    if raw_port:
+        try:
+            port = int(raw_port)
+        except ValueError:
+            port = -1
+        if not 0 <= port <= 65535:
+            raise ConfigError(
+                f'SLUICEGATE_PORT is "{raw_port}", which is not a port number; set it to '
+                "0-65535 (0 picks a free port) or unset it"
+            )
+    return replace(server, host=host, port=port, api_keys=keys)

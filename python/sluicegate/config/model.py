@@ -1,0 +1,60 @@
+"""What a loaded configuration is: frozen dataclasses, with the defaults users get.
+
+Everything else in the package produces these; the rest of sluicegate only reads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# The provider kinds the config accepts. Adding a dialect is one more name here (plus its adapter).
+KNOWN_KINDS: tuple[str, ...] = ("openai",)
+
+
+class ConfigError(Exception):
+    """A configuration the gateway cannot start with.
+
+    ``str(e)`` is the complete user-facing message: the file, the line when known, the key, and
+    what to change. It never contains a secret.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect: float = 10.0  # TCP+TLS connect
+    first_byte: float = 120.0  # request sent -> response headers (LLMs may queue / prefill)
+    idle: float = 120.0  # max gap between two upstream reads
+    total: float = 900.0  # whole request
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    name: str  # lower-case [a-z0-9][a-z0-9_-]*; clients ask for "<name>/<model>"
+    kind: str  # one of KNOWN_KINDS
+    base_url: str  # no trailing slash; for kind "openai" it includes /v1
+    api_keys: tuple[str, ...]  # empty = send no Authorization header
+    models: tuple[str, ...] = ()  # static model ids, listed in /v1/models beside the upstream's
+    headers: tuple[tuple[str, str], ...] = ()  # extra static headers sent upstream
+    timeouts: Timeouts = Timeouts()  # frozen, so one shared default instance is safe
+    source: str = "config"  # "config" or "env:<VAR>", for start-up logs
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 4000  # 0 picks a free port
+    api_keys: tuple[str, ...] = ()  # client keys for the gateway itself; empty = no auth
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_header_bytes: int = 64 * 1024
+    header_timeout: float = 10.0
+    keepalive_timeout: float = 75.0
+    shutdown_grace: float = 30.0
+    models_cache_ttl: float = 300.0  # how long /v1/models keeps each provider's list
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    server: ServerConfig
+    providers: tuple[ProviderConfig, ...]
+    notices: tuple[str, ...]  # one line each: providers left off, suspicious values
+    path: str | None  # the file read, if any
