@@ -1,0 +1,58 @@
+"""What the server hands to a handler and what a handler hands back.
+
+Plain data, no I/O: the gateway and the simulator build these, the connection code writes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Awaitable, Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    target: str
+    path: str
+    query: str
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    client: tuple[str, int] | None
+
+    def header(self, name: str) -> str | None:
+        """First value of header ``name`` (case-insensitive), latin-1 decoded; None if absent."""
+        wanted = name.lower().encode("latin-1")
+        for key, value in self.headers:
+            # h11 lower-cases names already; .lower() keeps hand-built Requests working too.
+            if key == wanted or key.lower() == wanted:
+                return value.decode("latin-1")
+        return None
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    body: bytes = b""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    content_type: str = "application/json"
+
+
+@dataclass(slots=True)
+class StreamingResponse:
+    """Headers go out at once; each item of ``chunks`` is one chunk and one socket write."""
+
+    status: int
+    chunks: AsyncIterable[bytes]
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    content_type: str = "text/event-stream"
+
+
+Handler = Callable[[Request], Awaitable[Response | StreamingResponse]]
+
+
+class AbortConnection(Exception):
+    """Raise from a handler or a stream to drop the connection without a (complete) response.
+
+    For simulating broken peers (the simulator's ``truncate_after``); nothing is logged as an
+    error because the drop is intended.
+    """

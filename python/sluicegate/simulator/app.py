@@ -1,0 +1,110 @@
+"""The simulator's routes: dialect endpoints plus `/healthz` and the `/sim/*` introspection."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
+
+import orjson
+import trio
+
+from sluicegate.errors import GatewayError, error_body
+from sluicegate.server import (
+    AbortConnection,
+    Handler,
+    Request,
+    Response,
+    StreamingResponse,
+    serve,
+)
+from sluicegate.simulator import openai
+from sluicegate.simulator.state import SimulatorState
+
+Route = Callable[[Request], Awaitable[Response | StreamingResponse]]
+
+
+async def _healthz(request: Request) -> Response:
+    return Response(200, b'{"status":"ok"}')
+
+
+async def _models(request: Request) -> Response:
+    return openai.list_models()
+
+
+# (method, path) -> route. Native dialects add their paths here, each from its own module.
+_ROUTES: dict[tuple[str, str], Route] = {
+    ("GET", "/healthz"): _healthz,
+    ("GET", "/v1/models"): _models,
+    ("POST", "/v1/chat/completions"): openai.chat_completions,
+}
+
+
+def _parsed_body(raw: bytes) -> object:
+    if not raw:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw.decode("utf-8", "replace")
+
+
+async def _counted(state: SimulatorState, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Keep the stream counters; a stream closed before its end means the peer went away."""
+    state.active_streams += 1
+    outcome = "disconnected"
+    try:
+        async with aclosing(chunks):
+            async for chunk in chunks:
+                yield chunk
+        outcome = "completed"
+    except AbortConnection:
+        outcome = "aborted"  # the script dropped the connection on purpose
+        raise
+    finally:
+        state.active_streams -= 1
+        if outcome == "completed":
+            state.completed_streams += 1
+        elif outcome == "disconnected":
+            state.client_disconnects += 1
+
+
+def make_simulator_handler(state: SimulatorState | None = None) -> Handler:
+    """The simulator as a server ``Handler``; ``state`` collects what it saw."""
+    state = state if state is not None else SimulatorState()
+
+    async def handle(request: Request) -> Response | StreamingResponse:
+        if request.path == "/sim/stats":
+            return Response(200, orjson.dumps(state.stats()))
+        if request.path == "/sim/requests":
+            return Response(200, orjson.dumps({"requests": list(state.recent)}))
+        state.record(
+            request.method,
+            request.path,
+            {k.decode("latin-1"): v.decode("latin-1") for k, v in request.headers},
+            _parsed_body(request.body),
+        )
+        route = _ROUTES.get((request.method, request.path))
+        if route is None:
+            known = ", ".join(f"{m} {p}" for m, p in _ROUTES)
+            message = f"no simulated endpoint {request.method} {request.path}; try: {known}"
+            return Response(404, error_body(message, "not_found_error", "unknown_url"))
+        try:
+            response = await route(request)
+        except GatewayError as exc:
+            return Response(exc.status, exc.body(), list(exc.headers))
+        if isinstance(response, StreamingResponse):
+            response.chunks = _counted(state, aiter(response.chunks))
+        return response
+
+    return handle
+
+
+async def serve_simulator(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    state: SimulatorState | None = None,
+    task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the simulator on ``host:port`` (0 = any free port) until cancelled."""
+    await serve(make_simulator_handler(state), host, port, task_status=task_status)
