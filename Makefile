@@ -21,7 +21,9 @@ export PYO3_PYTHON := $(abspath $(PY))
 run: $(CORE)
 	$(BIN)/sluicegate run $(ARGS)
 
-test: $(CORE) cargo-test lint pytest
+# The zipapp is built first so the tests can run the shipped artefact too (tests/test_zipapp.py).
+test: $(CORE) cargo-test lint zipapp
+	SLUICEGATE_TEST_ZIPAPP=$(abspath dist/sluicegate.pyz) $(BIN)/pytest -q
 
 develop: $(CORE)
 

@@ -7,6 +7,7 @@ when the ``with`` block ends, and in any case after ``lifetime`` seconds.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -63,10 +64,8 @@ class TrioThread:
 
     def stop(self) -> None:
         if self._token is not None and self._scope is not None and self._thread.is_alive():
-            try:
+            with contextlib.suppress(trio.RunFinishedError):
                 trio.from_thread.run_sync(self._scope.cancel, trio_token=self._token)
-            except trio.RunFinishedError:
-                pass
         self._thread.join(timeout=15)
         if self._thread.is_alive():
             raise TimeoutError("server thread did not stop within 15 s")

@@ -1,0 +1,284 @@
+"""The gateway's HTTP face: routes, client auth, and the chat-completions exchange.
+
+The server layer hands each parsed request to ``Gateway.handle``; this module picks the route,
+sends the native request upstream and streams the transcoder's output back. The hot path per
+upstream read is: one ``StreamTranscoder.feed`` call, one yielded bytes object (one socket write).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+
+import httpx
+import orjson
+import trio
+
+from sluicegate._core import StreamTranscoder
+from sluicegate.chat import ChatRequest, parse_chat_request
+from sluicegate.config import Config
+from sluicegate.errors import GatewayError
+from sluicegate.models import ModelCatalog
+from sluicegate.routing import Route, RouteTable
+from sluicegate.server import Request, Response, ServerLimits, StreamingResponse, serve
+from sluicegate.upstream import (
+    MAX_ERROR_BODY_BYTES,
+    MAX_JSON_BODY_BYTES,
+    IdleTimeout,
+    TotalTimeout,
+    UpstreamPool,
+    iter_chunks,
+    open_upstream,
+    read_body,
+)
+
+log = logging.getLogger("sluicegate.gateway")
+
+_ROUTES: dict[str, frozenset[str]] = {
+    "/healthz": frozenset({"GET"}),
+    "/v1/models": frozenset({"GET"}),
+    "/v1/chat/completions": frozenset({"POST"}),
+}
+
+
+class ClientAuth:
+    """Bearer keys for the gateway itself; no keys configured means no auth."""
+
+    def __init__(self, keys: tuple[str, ...]):
+        self._keys = tuple(k.encode() for k in keys)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._keys)
+
+    def check(self, request: Request) -> None:
+        if not self._keys:
+            return
+        header = request.header("authorization") or ""
+        scheme, _, token = header.partition(" ")
+        presented = token.strip().encode() if scheme.lower() == "bearer" else b""
+        # Compare against every key, whatever matches, so timing says nothing about the keys.
+        ok = False
+        for key in self._keys:
+            ok |= hmac.compare_digest(presented, key)
+        if not ok:
+            raise GatewayError(
+                401,
+                "Incorrect or missing API key for this gateway. Send 'Authorization: Bearer <key>' "
+                "with one of the keys in SLUICEGATE_API_KEYS or [server] api_keys.",
+                "invalid_request_error",
+                "invalid_api_key",
+            )
+
+
+def _json(status: int, payload: object, headers: list[tuple[str, str]] | None = None) -> Response:
+    return Response(status, orjson.dumps(payload), headers or [])
+
+
+class Gateway:
+    def __init__(self, config: Config, pool: UpstreamPool | None = None):
+        self.config = config
+        self.routes = RouteTable(config.providers)
+        self.pool = pool or UpstreamPool()
+        self.auth = ClientAuth(config.server.api_keys)
+        self.models = ModelCatalog(self.routes, self.pool, config.server.models_cache_ttl)
+
+    async def aclose(self) -> None:
+        await self.pool.aclose()
+
+    async def handle(self, request: Request) -> Response | StreamingResponse:
+        methods = _ROUTES.get(request.path)
+        if methods is None:
+            raise GatewayError(
+                404,
+                f"Unknown path '{request.path}'. sluicegate serves POST /v1/chat/completions, "
+                "GET /v1/models and GET /healthz.",
+                "invalid_request_error",
+                "unknown_url",
+            )
+        if request.method not in methods:
+            allowed = ", ".join(sorted(methods))
+            raise GatewayError(
+                405,
+                f"{request.path} does not accept {request.method}; use {allowed}.",
+                "invalid_request_error",
+                "method_not_allowed",
+                headers=(("allow", allowed),),
+            )
+        if request.path == "/healthz":
+            return _json(200, {"status": "ok"})
+        self.auth.check(request)
+        if request.path == "/v1/models":
+            return Response(200, await self.models.listing())
+        return await self.chat_completions(request)
+
+    async def chat_completions(self, request: Request) -> Response | StreamingResponse:
+        chat = parse_chat_request(request.body)
+        route = self.routes.resolve(chat.model)
+        key = self.routes.next_key(route.provider)
+        upstream_request = route.adapter.build_chat(route.provider, route.upstream_model, chat, key)
+        started = time.monotonic()
+        exits = AsyncExitStack()
+        try:
+            response = await exits.enter_async_context(
+                open_upstream(self.pool, route.provider, upstream_request)
+            )
+            if not response.is_success:
+                await self._raise_upstream_error(route, response)
+            transcoder = StreamTranscoder(
+                upstream_request.dialect,
+                chat.model,
+                response_id=f"chatcmpl-{secrets.token_hex(12)}",
+                created=int(time.time()),
+                stream=chat.stream,
+                include_usage=chat.include_usage,
+            )
+            if not chat.stream:
+                try:
+                    body = await self._read_whole(route, response)
+                finally:
+                    await exits.aclose()
+                transcoder.feed(body)
+                answer = transcoder.finish()
+                self._log_done(chat, route, transcoder, started)
+                return Response(502 if transcoder.error else 200, answer)
+        except BaseException:
+            await exits.aclose()
+            raise
+        return StreamingResponse(
+            200, self._relay(chat, route, response, transcoder, exits, started)
+        )
+
+    async def _raise_upstream_error(self, route: Route, response: httpx.Response) -> None:
+        try:
+            body = await read_body(response, MAX_ERROR_BODY_BYTES, route.provider.timeouts)
+        except (GatewayError, IdleTimeout, TotalTimeout, httpx.TransportError):
+            body = b""
+        failure = route.adapter.classify_error(
+            route.provider, response.status_code, body, response.headers.get("retry-after")
+        )
+        log.warning(
+            "provider %s answered HTTP %d for %s → %d %s",
+            route.provider.name,
+            response.status_code,
+            route.upstream_model,
+            failure.error.status,
+            failure.error.code,
+        )
+        raise failure.error
+
+    async def _read_whole(self, route: Route, response: httpx.Response) -> bytes:
+        name = route.provider.name
+        try:
+            return await read_body(response, MAX_JSON_BODY_BYTES, route.provider.timeouts)
+        except (IdleTimeout, TotalTimeout) as exc:
+            what = "stopped sending" if isinstance(exc, IdleTimeout) else "took too long"
+            raise GatewayError(
+                504,
+                f"Provider '{name}' {what} before the answer was complete. Retry the request.",
+                "upstream_error",
+                "upstream_timeout",
+            ) from None
+        except httpx.TransportError:
+            raise GatewayError(
+                502,
+                f"The connection to provider '{name}' broke before the answer was complete. "
+                "Retry the request.",
+                "upstream_error",
+                "upstream_connection_error",
+            ) from None
+
+    async def _relay(
+        self,
+        chat: ChatRequest,
+        route: Route,
+        response: httpx.Response,
+        transcoder: StreamTranscoder,
+        exits: AsyncExitStack,
+        started: float,
+    ) -> AsyncIterator[bytes]:
+        """Upstream bytes → transcoder → client, one write per upstream read."""
+        name = route.provider.name
+        try:
+            try:
+                async for chunk in iter_chunks(response, route.provider.timeouts):
+                    out = transcoder.feed(chunk)
+                    if out:
+                        yield out
+                    if transcoder.done:
+                        break
+            except IdleTimeout:
+                yield transcoder.abort(
+                    f"Provider '{name}' stopped sending for longer than "
+                    f"{route.provider.timeouts.idle:g} s; the answer is incomplete. Retry.",
+                    "upstream_error",
+                    "upstream_idle_timeout",
+                )
+            except TotalTimeout:
+                yield transcoder.abort(
+                    f"Provider '{name}' took longer than {route.provider.timeouts.total:g} s "
+                    "in total; the answer is incomplete. Retry.",
+                    "upstream_error",
+                    "upstream_timeout",
+                )
+            except httpx.TransportError:
+                yield transcoder.abort(
+                    f"The connection to provider '{name}' broke mid-answer; "
+                    "the answer is incomplete. Retry.",
+                    "upstream_error",
+                    "upstream_connection_error",
+                )
+            tail = transcoder.finish()
+            if tail:
+                yield tail
+        finally:
+            await exits.aclose()
+            self._log_done(chat, route, transcoder, started)
+
+    def _log_done(
+        self, chat: ChatRequest, route: Route, transcoder: StreamTranscoder, started: float
+    ) -> None:
+        usage = transcoder.usage or {}
+        error = transcoder.error
+        log.info(
+            "chat model=%s provider=%s stream=%s finish=%s prompt_tokens=%s "
+            "completion_tokens=%s%s ms=%.1f",
+            chat.model,
+            route.provider.name,
+            chat.stream,
+            transcoder.finish_reason,
+            usage.get("prompt_tokens"),
+            usage.get("completion_tokens"),
+            f" error={error.get('code')}" if error else "",
+            (time.monotonic() - started) * 1000,
+        )
+
+
+async def serve_gateway(
+    gateway: Gateway,
+    host: str,
+    port: int,
+    *,
+    shutdown: trio.Event | None = None,
+    task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``gateway`` on ``host:port`` until cancelled or ``shutdown`` is set."""
+    s = gateway.config.server
+    limits = ServerLimits(
+        max_body_bytes=s.max_body_bytes,
+        max_header_bytes=s.max_header_bytes,
+        header_timeout=s.header_timeout,
+        keepalive_timeout=s.keepalive_timeout,
+        shutdown_grace=s.shutdown_grace,
+    )
+    try:
+        await serve(
+            gateway.handle, host, port, limits=limits, shutdown=shutdown, task_status=task_status
+        )
+    finally:
+        with trio.CancelScope(shield=True):
+            await gateway.aclose()

@@ -1,0 +1,110 @@
+"""``GET /v1/models``: every name a client can use, as ``provider/id``.
+
+Each provider's own ``/models`` list is fetched (in parallel, briefly bounded) and cached for
+``ttl`` seconds; the provider's static ``models`` from the config are always listed. A provider
+that cannot be listed is logged and contributes only its static models — one dead provider must
+not break the catalog.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+import orjson
+import trio
+
+from sluicegate.config import ProviderConfig
+from sluicegate.providers import ADAPTERS
+from sluicegate.routing import RouteTable
+from sluicegate.upstream import UpstreamPool, describe_url
+
+log = logging.getLogger("sluicegate.models")
+
+LIST_TIMEOUT = 5.0
+MAX_LIST_BYTES = 8 * 1024 * 1024
+
+
+class ModelCatalog:
+    def __init__(self, routes: RouteTable, pool: UpstreamPool, ttl: float):
+        self._routes = routes
+        self._pool = pool
+        self._ttl = ttl
+        self._cache: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+
+    async def listing(self) -> bytes:
+        """The OpenAI ``list`` object, serialised."""
+        found: dict[str, list[dict[str, Any]]] = {}
+
+        async def one(provider: ProviderConfig) -> None:
+            found[provider.name] = await self._provider_models(provider)
+
+        async with trio.open_nursery() as nursery:
+            for provider in self._routes.providers:
+                nursery.start_soon(one, provider)
+        data = [entry for p in self._routes.providers for entry in found.get(p.name, [])]
+        return orjson.dumps({"object": "list", "data": data})
+
+    async def _provider_models(self, provider: ProviderConfig) -> list[dict[str, Any]]:
+        cached = self._cache.get(provider.name)
+        if cached and trio.current_time() - cached[0] < self._ttl:
+            return cached[1]
+        upstream = await self._fetch(provider)
+        entries: dict[str, dict[str, Any]] = {}
+        for model_id in provider.models:
+            entries[model_id] = {"id": model_id, "object": "model", "owned_by": provider.name}
+        for item in upstream or []:
+            entries.setdefault(item["id"], {}).update(item)
+        listed = [
+            {
+                **item,
+                "id": f"{provider.name}/{model_id}",
+                "object": "model",
+                "owned_by": item.get("owned_by") or provider.name,
+            }
+            for model_id, item in entries.items()
+        ]
+        if upstream is not None:  # only a successful fetch is cached; failures retry next time
+            self._cache[provider.name] = (trio.current_time(), listed)
+        return listed
+
+    async def _fetch(self, provider: ProviderConfig) -> list[dict[str, Any]] | None:
+        adapter = ADAPTERS[provider.kind]
+        url = adapter.models_url(provider)
+        if url is None:
+            return None
+        client = self._pool.client(provider)
+        key = self._routes.next_key(provider)
+        headers = [*adapter.auth_headers(key), *provider.headers]
+        try:
+            with trio.fail_after(LIST_TIMEOUT):
+                response = await client.get(url, headers=headers)
+        except (httpx.HTTPError, trio.TooSlowError) as exc:
+            log.warning(
+                "provider %s: could not list models at %s (%s)",
+                provider.name,
+                describe_url(url),
+                type(exc).__name__,
+            )
+            return None
+        if not response.is_success or len(response.content) > MAX_LIST_BYTES:
+            log.warning(
+                "provider %s: listing models at %s gave HTTP %d",
+                provider.name,
+                describe_url(url),
+                response.status_code,
+            )
+            return None
+        try:
+            data = orjson.loads(response.content).get("data")
+        except (orjson.JSONDecodeError, AttributeError):
+            data = None
+        if not isinstance(data, list):
+            log.warning(
+                "provider %s: %s did not return an OpenAI model list",
+                provider.name,
+                describe_url(url),
+            )
+            return None
+        return [m for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]

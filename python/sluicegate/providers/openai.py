@@ -1,0 +1,89 @@
+"""OpenAI-compatible upstreams (OpenAI, vLLM, NVIDIA NIM, DeepSeek, OpenRouter, LiteLLM, …).
+
+The client's body goes upstream as sent, with two changes: ``model`` becomes the upstream's own
+id, and a streaming request always asks for usage (``stream_options.include_usage``) so the
+gateway can account for it; whether the client sees that usage chunk is the transcoder's call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from sluicegate.chat import ChatRequest
+from sluicegate.config import ProviderConfig
+from sluicegate.providers.base import ProviderAdapter, UpstreamFailure, UpstreamRequest
+from sluicegate.providers.failures import classify_status
+
+DIALECT = "openai"
+
+
+def auth_headers(api_key: str | None) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {api_key}"),) if api_key else ()
+
+
+def build_chat(
+    provider: ProviderConfig, upstream_model: str, request: ChatRequest, api_key: str | None
+) -> UpstreamRequest:
+    body: dict[str, Any] = dict(request.body)
+    body["model"] = upstream_model
+    if request.stream:
+        options = dict(body.get("stream_options") or {})
+        options["include_usage"] = True
+        body["stream_options"] = options
+    else:
+        body.pop("stream_options", None)
+    headers = (
+        ("content-type", "application/json"),
+        ("accept", "text/event-stream" if request.stream else "application/json"),
+        *auth_headers(api_key),
+        *provider.headers,
+    )
+    return UpstreamRequest(
+        method="POST",
+        url=f"{provider.base_url}/chat/completions",
+        headers=headers,
+        body=orjson.dumps(body),
+        stream=request.stream,
+        dialect=DIALECT,
+    )
+
+
+def _error_fields(body: bytes) -> tuple[str | None, str | None]:
+    """The message and code of an OpenAI-style error body, if it is one."""
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None, None
+    if not isinstance(parsed, dict):
+        return None, None
+    error = parsed.get("error", parsed)
+    if isinstance(error, str):
+        return error, None
+    if not isinstance(error, dict):
+        return None, None
+    message = error.get("message") if isinstance(error.get("message"), str) else None
+    code = error.get("code")
+    return message, str(code) if isinstance(code, str | int) and code != "" else None
+
+
+def classify_error(
+    provider: ProviderConfig, status: int, body: bytes, retry_after: str | None
+) -> UpstreamFailure:
+    message, code = _error_fields(body)
+    return classify_status(provider, status, message, code, retry_after)
+
+
+def models_url(provider: ProviderConfig) -> str | None:
+    return f"{provider.base_url}/models"
+
+
+ADAPTER = ProviderAdapter(
+    kind="openai",
+    dialect=DIALECT,
+    build_chat=build_chat,
+    classify_error=classify_error,
+    models_url=models_url,
+    auth_headers=auth_headers,
+)
