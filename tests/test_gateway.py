@@ -9,7 +9,8 @@ import openai
 import orjson
 import pytest
 
-from tests.conftest import Simulator, running_gateway, sim_provider, wait_until
+from tests.conftest import Simulator, running_gateway, sim_provider
+from tests.harness import wait_until
 
 
 def chat(content: str, **extra: object) -> dict:

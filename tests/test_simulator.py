@@ -16,7 +16,7 @@ from sluicegate.simulator import SimulatorState, parse_behaviour, serve_simulato
 from sluicegate.simulator.behaviour import KNOWN_KEYS, Behaviour
 from sluicegate.simulator.openai import StreamRenderer
 from sluicegate.simulator.script import Ask, Finish, Start, Text, Usage, build_script
-from tests.harness import TrioThread
+from tests.harness import TrioThread, wait_until
 
 WAIT = 10.0
 
@@ -54,15 +54,6 @@ def frames(raw: bytes) -> list[bytes]:
 
 def chunks_of(raw: bytes) -> list[dict]:
     return [orjson.loads(f) for f in frames(raw) if f != b"[DONE]"]
-
-
-def wait_until(predicate, timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 # --- plain answers --------------------------------------------------------------------------
