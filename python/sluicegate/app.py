@@ -264,6 +264,7 @@ async def serve_gateway(
     port: int,
     *,
     shutdown: trio.Event | None = None,
+    reuse_port: bool = False,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``gateway`` on ``host:port`` until cancelled or ``shutdown`` is set."""
@@ -277,7 +278,13 @@ async def serve_gateway(
     )
     try:
         await serve(
-            gateway.handle, host, port, limits=limits, shutdown=shutdown, task_status=task_status
+            gateway.handle,
+            host,
+            port,
+            limits=limits,
+            shutdown=shutdown,
+            reuse_port=reuse_port,
+            task_status=task_status,
         )
     finally:
         with trio.CancelScope(shield=True):

@@ -11,6 +11,7 @@ import argparse
 import errno
 import ipaddress
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -22,6 +23,7 @@ import trio
 from sluicegate import __version__
 from sluicegate.config import Config, ConfigError, ProviderConfig, load_config
 from sluicegate.logs import LEVELS, setup_logging
+from sluicegate.workers import MAX_WORKERS, reserve_port, run_workers
 
 log = logging.getLogger("sluicegate")
 
@@ -56,6 +58,18 @@ def _add_common(parser: argparse.ArgumentParser, *, config: bool = True) -> None
     )
 
 
+def _add_workers(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="gateway processes sharing the port via SO_REUSEPORT "
+        "(default: $SLUICEGATE_WORKERS or 1; at most 64)",
+    )
+    # Set by the supervisor on the processes it starts; not for people.
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sluicegate",
@@ -72,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the gateway with the providers from --config and the environment.",
     )
     _add_common(serve)
+    _add_workers(serve)
     serve.set_defaults(func=cmd_serve)
 
     simulate = verbs.add_parser(
@@ -100,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         "otherwise start the demo so there is always something real to talk to.",
     )
     _add_common(run)
+    _add_workers(run)
     run.set_defaults(func=cmd_run)
     return parser
 
@@ -120,8 +136,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _load(args: argparse.Namespace) -> Config:
-    import os
-
     path = args.config or os.environ.get("SLUICEGATE_CONFIG") or None
     try:
         config = load_config(path)
@@ -204,7 +218,9 @@ async def _until_signalled(shutdown: trio.Event, cancel: trio.CancelScope) -> No
                 return
 
 
-async def _serve_config(config: Config, *, announce: Callable[[int], None] | None = None) -> None:
+async def _serve_config(
+    config: Config, *, announce: Callable[[int], None] | None = None, reuse_port: bool = False
+) -> None:
     from sluicegate.app import Gateway, serve_gateway
 
     shutdown = trio.Event()
@@ -213,14 +229,25 @@ async def _serve_config(config: Config, *, announce: Callable[[int], None] | Non
 
         async def run_gateway(task_status: trio.TaskStatus[int]) -> None:
             host, port = config.server.host, config.server.port
-            await serve_gateway(gateway, host, port, shutdown=shutdown, task_status=task_status)
+            await serve_gateway(
+                gateway,
+                host,
+                port,
+                shutdown=shutdown,
+                reuse_port=reuse_port,
+                task_status=task_status,
+            )
             # serve_gateway returns once a graceful shutdown is over: stop the signal watcher too.
             nursery.cancel_scope.cancel()
 
         nursery.start_soon(_until_signalled, shutdown, nursery.cancel_scope)
         port = await nursery.start(run_gateway)
         log.info(
-            "sluicegate %s listening on http://%s:%d/v1", __version__, config.server.host, port
+            "sluicegate %s listening on http://%s:%d/v1 (pid %d)",
+            __version__,
+            config.server.host,
+            port,
+            os.getpid(),
         )
         if announce:
             announce(port)
@@ -230,11 +257,47 @@ async def _serve_config(config: Config, *, announce: Callable[[int], None] | Non
 # --- verbs ----------------------------------------------------------------------------------
 
 
+def _worker_count(args: argparse.Namespace) -> int:
+    raw = args.workers if args.workers is not None else os.environ.get("SLUICEGATE_WORKERS") or 1
+    try:
+        count = int(raw)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= MAX_WORKERS:
+        raise CliError(
+            f"--workers / SLUICEGATE_WORKERS is {raw!r}; give a whole number from 1 to "
+            f"{MAX_WORKERS} (one per CPU core is a good start)."
+        )
+    return count
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     config = _load(args)
-    _check_exposure(config, args.insecure)
+    workers = 1 if args.worker else _worker_count(args)
+    if not args.worker:
+        _check_exposure(config, args.insecure)
+    if workers > 1:
+        return _supervise(args, config, workers)
     _report_providers(config)
-    return _run_trio(partial(_serve_config, config), config.server.host, config.server.port)
+    serving = partial(_serve_config, config, reuse_port=args.worker)
+    return _run_trio(serving, config.server.host, config.server.port)
+
+
+def _supervise(args: argparse.Namespace, config: Config, workers: int) -> int:
+    host = config.server.host
+    try:
+        reservation, port = reserve_port(host, config.server.port)
+    except OSError as exc:
+        raise CliError(
+            f"cannot listen on {host}:{config.server.port}: {exc.strerror}.", 1
+        ) from None
+    worker_args = ["serve", "--worker", "--host", host, "--port", str(port)]
+    if args.config:
+        worker_args += ["--config", args.config]
+    if args.log_level:
+        worker_args += ["--log-level", args.log_level]
+    log.info("starting %d workers on http://%s:%d/v1 (SO_REUSEPORT)", workers, host, port)
+    return run_workers(workers, worker_args, reservation)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

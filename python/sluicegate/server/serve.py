@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import socket
 
 import trio
 
@@ -25,6 +26,7 @@ async def serve(
     *,
     limits: ServerLimits = ServerLimits(),  # noqa: B008 - frozen, so sharing it is safe
     shutdown: trio.Event | None = None,
+    reuse_port: bool = False,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``handler`` over HTTP/1.1 on ``host:port`` (0 = any free port).
@@ -32,8 +34,10 @@ async def serve(
     Reports the bound port through ``task_status``. Runs until cancelled, or until ``shutdown``
     is set: then it stops accepting at once, closes idle keep-alive connections, lets in-flight
     responses finish within ``limits.shutdown_grace`` seconds, cancels the rest and returns.
+    ``reuse_port`` sets SO_REUSEPORT, so several worker processes can listen on one port and
+    the kernel spreads new connections between them.
     """
-    listeners = await trio.open_tcp_listeners(port, host=host or None)
+    listeners = await open_listeners(host, port, reuse_port=reuse_port)
     bound_port = listeners[0].socket.getsockname()[1]
     tracker = ConnectionTracker()
     try:
@@ -60,6 +64,36 @@ async def serve(
     finally:
         with trio.CancelScope(shield=True):
             await _close_all(listeners)
+
+
+async def open_listeners(host: str, port: int, *, reuse_port: bool) -> list[trio.SocketListener]:
+    """Listening sockets for every address ``host`` resolves to (all interfaces if empty)."""
+    infos = await trio.socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )
+    listeners: list[trio.SocketListener] = []
+    try:
+        for family, type_, proto, _, address in infos:
+            sock = trio.socket.socket(family, type_, proto)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if reuse_port:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                await sock.bind(address)
+                sock.listen(socket.SOMAXCONN)
+            except BaseException:
+                sock.close()
+                raise
+            listeners.append(trio.SocketListener(sock))
+            if port == 0:
+                # An ephemeral port would differ per address family: serve the first one only.
+                break
+    except BaseException:
+        await _close_all(listeners)
+        raise
+    return listeners
 
 
 async def _close_all(listeners: list[trio.SocketListener]) -> None:
