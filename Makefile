@@ -3,6 +3,7 @@
 #   make test     build the Rust core (release) and run cargo test, clippy, fmt, ruff, pytest
 #   make zipapp   write dist/sluicegate.pyz (shiv; the compiled core and every dependency inside)
 #   make lint     clippy, rustfmt, ruff (check only)
+#   make bench    sluicegate vs LiteLLM vs direct on the simulator -> bench/RESULTS.md (~10 min)
 #   make fmt      apply rustfmt and ruff format
 
 PYTHON ?= python3.11
@@ -16,7 +17,7 @@ PY_DEPS := pyproject.toml
 # cargo (tests, clippy) and maturin must see the same interpreter, or pyo3 rebuilds each time.
 export PYO3_PYTHON := $(abspath $(PY))
 
-.PHONY: run test lint fmt zipapp develop bench clean cargo-test pytest
+.PHONY: run test lint fmt zipapp develop bench bench-quick bench-core clean cargo-test pytest
 
 run: $(CORE)
 	$(BIN)/sluicegate run $(ARGS)
@@ -67,6 +68,23 @@ zipapp: $(CORE)
 	    --output-file dist/sluicegate.pyz \
 	    build/zipapp/wheels/*.whl
 	@echo "wrote dist/sluicegate.pyz"
+
+# Benchmarks: LiteLLM and matplotlib live in their own venv, never in the test path.
+BENCH_VENV := bench/.venv
+$(BENCH_VENV)/.installed: bench/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/pip install --quiet -r bench/requirements.txt
+	touch $@
+
+bench: $(CORE) $(BENCH_VENV)/.installed zipapp
+	cd bench && .venv/bin/python run.py
+
+bench-quick: $(CORE) $(BENCH_VENV)/.installed zipapp
+	cd bench && .venv/bin/python run.py --quick
+
+bench-core: $(CORE)
+	$(PY) bench/core_bench.py
 
 clean:
 	rm -rf $(VENV) build dist target python/sluicegate/*.so
