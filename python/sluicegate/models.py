@@ -74,12 +74,12 @@ class ModelCatalog:
         url = adapter.models_url(provider)
         if url is None:
             return None
-        client = self._pool.client(provider)
         key = self._routes.next_key(provider)
         headers = [*adapter.auth_headers(key), *provider.headers]
         try:
-            with trio.fail_after(LIST_TIMEOUT):
-                response = await client.get(url, headers=headers)
+            async with self._pool.lease(provider) as client:
+                with trio.fail_after(LIST_TIMEOUT):
+                    response = await client.get(url, headers=headers)
         except (httpx.HTTPError, trio.TooSlowError) as exc:
             log.warning(
                 "provider %s: could not list models at %s (%s)",
