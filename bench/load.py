@@ -54,12 +54,8 @@ class Connection:
                 if size == 0:
                     break
                 now = time.perf_counter()
-                if (
-                    (stream
-                    and b'"content":"' in data
-                    and b'"content":""' not in data[:200])
-                    or (stream and data.count(b'"content":"') > data.count(b'"content":""'))
-                ):
+                # A chunk with a non-empty content delta (the role chunk has "content":"").
+                if stream and data.count(b'"content":"') > data.count(b'"content":""'):
                     if first is None:
                         first = now - started
                     elif last is not None:

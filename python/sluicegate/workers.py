@@ -42,6 +42,16 @@ def reserve_port(host: str, port: int) -> tuple[socket.socket, int]:
     return sock, sock.getsockname()[1]
 
 
+def _die_with_parent() -> None:
+    """In a worker, before exec: get SIGTERM if the supervisor dies (Linux), so a supervisor
+    killed outright (OOM killer, SIGKILL) leaves no orphaned workers holding the port."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def run_workers(count: int, worker_args: list[str], reservation: socket.socket) -> int:
     """Start ``count`` workers running ``sluicegate <worker_args>``; returns the exit code."""
     env = dict(os.environ)
@@ -63,7 +73,9 @@ def run_workers(count: int, worker_args: list[str], reservation: socket.socket) 
         for _ in range(count):
             # Own process group: a terminal's Ctrl-C reaches only the supervisor, which forwards
             # it once (a second signal would mean "stop at once" to a worker).
-            children.append(subprocess.Popen(command, env=env, process_group=0))
+            children.append(
+                subprocess.Popen(command, env=env, process_group=0, preexec_fn=_die_with_parent)
+            )
         log.info("started %d workers: pids %s", count, ", ".join(str(c.pid) for c in children))
         reservation.close()
         failed = False
