@@ -189,7 +189,13 @@ pub fn rewrite_chunk(
     let result = walked
         .map_err(|_| UpstreamError::bad_response())
         .and_then(|()| top.upstream_error().map_or(Ok(()), Err))
-        .and_then(|()| inspect_choices(top.choices, outcome, false));
+        .and_then(|()| {
+            if top.usage.is_none() && outcome.content_emitted && !mentions_finish(top.choices) {
+                // Nothing in these choices can change the outcome: skip parsing them again.
+                return Ok(true);
+            }
+            inspect_choices(top.choices, outcome, false)
+        });
     let has_choices = match result {
         Ok(has_choices) => has_choices,
         Err(error) => {
@@ -207,6 +213,25 @@ pub fn rewrite_chunk(
     }
     ChunkWriter::end_chunk(out);
     Ok(())
+}
+
+/// Whether `choices` may carry a non-null `finish_reason`. A cheap byte search, so the common
+/// mid-stream chunk (content already seen, `"finish_reason":null`) is not parsed a second time.
+/// Inside JSON strings the quotes of such a key would be escaped, so a match is a real key;
+/// anything unexpected answers `true` and takes the full parse.
+fn mentions_finish(choices: Option<&RawValue>) -> bool {
+    const KEY: &[u8] = b"\"finish_reason\"";
+    let Some(choices) = choices else {
+        return false;
+    };
+    let bytes = choices.get().as_bytes();
+    memchr::memmem::find_iter(bytes, KEY).any(|at| {
+        let rest = bytes[at + KEY.len()..].trim_ascii_start();
+        match rest.strip_prefix(b":") {
+            Some(value) => !value.trim_ascii_start().starts_with(b"null"),
+            None => true, // not a key after all: let the full parse decide
+        }
+    })
 }
 
 /// Records finish reason and content from `choices`; returns whether there was any choice.
@@ -428,6 +453,39 @@ mod tests {
     }
 
     const HEAD: &str = r#"data: {"id":"chatcmpl-gw","object":"chat.completion.chunk","created":1700000000,"model":"alias""#;
+
+    #[test]
+    fn finish_reason_is_found_after_content_whatever_the_spacing() {
+        // Once content was seen, chunks are only searched for a finish_reason; the search
+        // must not miss one however the upstream spaces its JSON.
+        for chunk in [
+            r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
+            r#"{"choices": [{"index": 0, "delta": {}, "finish_reason" : "length"}]}"#,
+            "{\"choices\":[{\"finish_reason\"\n:\n\"tool_calls\"}]}",
+        ] {
+            let mut outcome = Outcome {
+                content_emitted: true,
+                ..Outcome::default()
+            };
+            let mut out = Vec::new();
+            rewrite_chunk(chunk, &writer(), &mut out, &mut outcome).unwrap();
+            assert!(outcome.finish_reason.is_some(), "missed in {chunk}");
+        }
+    }
+
+    #[test]
+    fn mentions_finish_ignores_nulls_and_escaped_text() {
+        fn raw(s: &str) -> &RawValue {
+            serde_json::from_str(s).unwrap()
+        }
+        assert!(!mentions_finish(Some(raw(r#"[{"finish_reason":null}]"#))));
+        assert!(!mentions_finish(Some(raw(r#"[{"finish_reason" : null}]"#))));
+        assert!(!mentions_finish(Some(raw(
+            r#"[{"delta":{"content":"say \"finish_reason\":\"stop\""},"finish_reason":null}]"#
+        ))));
+        assert!(mentions_finish(Some(raw(r#"[{"finish_reason":"stop"}]"#))));
+        assert!(!mentions_finish(None));
+    }
 
     #[test]
     fn identity_is_replaced_and_other_members_keep_their_bytes_and_order() {
