@@ -10,6 +10,8 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+pub mod scan;
+
 /// An object key, borrowed from the input unless it contained escapes.
 pub struct Key<'a>(pub Cow<'a, str>);
 
@@ -69,7 +71,7 @@ where
 
 /// Calls `on_element` for each element of the JSON array `raw`, deserialised as `T`, without
 /// collecting them (no allocation per chunk).
-pub fn for_each_element<'a, T, F>(raw: &'a RawValue, on_element: F) -> Result<(), serde_json::Error>
+pub fn for_each_element<'a, T, F>(raw: &'a [u8], on_element: F) -> Result<(), serde_json::Error>
 where
     T: Deserialize<'a>,
     F: FnMut(usize, T),
@@ -89,7 +91,7 @@ where
             Ok(())
         }
     }
-    let mut de = serde_json::Deserializer::from_str(raw.get());
+    let mut de = serde_json::Deserializer::from_slice(raw);
     de.deserialize_seq(Elements(on_element, PhantomData))?;
     de.end()
 }

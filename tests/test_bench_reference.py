@@ -57,6 +57,9 @@ def test_fixtures_are_byte_identical_at_every_split(name: str, include_usage: bo
         b'data: {"choices":[{"index":0,"delta":{"content":"a"}}]}\r\n\r\n',  # cut: no finish
         b"data: not json\n\n",
         b': ping\r\ndata: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\r\r',
+        # Non-ASCII text and escapes: the core's scanner takes its slower string path here.
+        'data: {"choices":[{"index":0,"delta":{"content":"h\u00e9 \U0001f600 \\"q\\" \\\\ \\n"},'
+        '"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n'.encode(),
     ],
 )
 def test_edge_cases_are_byte_identical(data: bytes) -> None:

@@ -4,16 +4,24 @@
 //! Streaming, the upstream's own chunks are forwarded with `id`/`object`/`created`/`model`
 //! replaced and `usage` lifted out: the top level is walked as borrowed raw values and copied
 //! slice by slice, so unknown vendor fields pass through untouched and nothing is re-encoded.
-//! Only `choices` is looked into, through light borrowed views. Aggregating, the chunks are
-//! translated into internal events instead.
+//! The walk is the single-pass scanner of `json::scan` (the hot path: one pass over each chunk),
+//! with serde_json behind it for whatever the scanner leaves alone (escaped keys, `error`
+//! members, invalid JSON — the full parser then decides). Only `choices` is looked into, through
+//! light borrowed views, and only while it can still change the outcome. Aggregating, the
+//! chunks are translated into internal events instead.
 
 use std::borrow::Cow;
+use std::ops::Range;
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::{self, UpstreamError};
 use crate::event::{ChoiceDelta, Event, FunctionCallDelta, ToolCallDelta};
+use crate::json::scan::{self, GiveUp};
 use crate::json::{self, carries_something, for_each_element, for_each_member, is_null, raw_str};
 use crate::outcome::Outcome;
 use crate::sse::SseEvent;
@@ -26,8 +34,8 @@ pub enum Frame<'a> {
     /// `data: [DONE]`.
     Done,
     Error(UpstreamError),
-    /// A JSON payload to read as a chunk.
-    Chunk(&'a str),
+    /// A JSON payload to read as a chunk (not yet known to be UTF-8: the JSON scan checks).
+    Chunk(&'a [u8]),
 }
 
 pub fn classify<'a>(event: &SseEvent<'a>) -> Frame<'a> {
@@ -46,10 +54,7 @@ pub fn classify<'a>(event: &SseEvent<'a>) -> Frame<'a> {
     if data.starts_with(b"[DONE]") {
         return Frame::Done;
     }
-    match std::str::from_utf8(data) {
-        Ok(text) => Frame::Chunk(text),
-        Err(_) => Frame::Error(UpstreamError::bad_response()),
-    }
+    Frame::Chunk(data)
 }
 
 /// The parts of a choice the gateway looks at; everything else is skipped unparsed.
@@ -127,11 +132,12 @@ struct FunctionView<'a> {
     arguments: Option<&'a RawValue>,
 }
 
-/// The top-level members the gateway acts on.
+/// The top-level members the gateway acts on (`usage` and `choices` as raw JSON text; the
+/// others only the full parser notes).
 #[derive(Default)]
 struct TopLevel<'a> {
-    usage: Option<&'a RawValue>,
-    choices: Option<&'a RawValue>,
+    usage: Option<&'a [u8]>,
+    choices: Option<&'a [u8]>,
     error: Option<&'a RawValue>,
     error_type: Option<&'a RawValue>,
     system_fingerprint: Option<&'a RawValue>,
@@ -141,8 +147,8 @@ impl<'a> TopLevel<'a> {
     /// Remembers `key`'s value if it is one the gateway acts on.
     fn note(&mut self, key: &str, value: &'a RawValue) {
         match key {
-            "usage" => self.usage = Some(value),
-            "choices" => self.choices = Some(value),
+            "usage" => self.usage = Some(value.get().as_bytes()),
+            "choices" => self.choices = Some(value.get().as_bytes()),
             "error" => self.error = Some(value),
             "error_type" => self.error_type = Some(value),
             "system_fingerprint" => self.system_fingerprint = Some(value),
@@ -155,8 +161,12 @@ impl<'a> TopLevel<'a> {
             .and_then(|e| error::from_error_member(e, self.error_type))
     }
 
-    fn usage(&self) -> Option<&'a RawValue> {
-        self.usage.filter(|u| !is_null(u))
+    /// The usage object's text, unless it is `null`. (Both parsers have checked the chunk is
+    /// UTF-8, so the conversion never drops one.)
+    fn usage(&self) -> Option<&'a str> {
+        self.usage
+            .filter(|u| *u != b"null")
+            .and_then(|u| std::str::from_utf8(u).ok())
     }
 }
 
@@ -168,43 +178,43 @@ fn is_identity(key: &str) -> bool {
 /// Streaming: appends the rewritten chunk frame for `text` to `out` (or nothing, for a usage-only
 /// chunk) and records usage, finish reason and content in `outcome`.
 pub fn rewrite_chunk(
-    text: &str,
+    text: &[u8],
     writer: &ChunkWriter,
     out: &mut Vec<u8>,
     outcome: &mut Outcome,
 ) -> Result<(), UpstreamError> {
     let mark = out.len();
     writer.begin_chunk(out);
-    let mut top = TopLevel::default();
-    let walked = for_each_member(text, |key, value| {
-        let name = key.as_str();
-        top.note(name, value);
-        if is_identity(name) || name == "usage" {
-            return;
-        }
-        out.push(b',');
-        json::write_key(out, &key);
-        out.extend_from_slice(value.get().as_bytes());
-    });
-    let result = walked
-        .map_err(|_| UpstreamError::bad_response())
-        .and_then(|()| top.upstream_error().map_or(Ok(()), Err))
-        .and_then(|()| {
-            if top.usage.is_none() && outcome.content_emitted && !mentions_finish(top.choices) {
-                // Nothing in these choices can change the outcome: skip parsing them again.
-                return Ok(true);
+    let walked = match scan_chunk_members(text, out) {
+        Ok(top) => Ok(top),
+        Err(GiveUp) => {
+            out.truncate(mark);
+            writer.begin_chunk(out);
+            match std::str::from_utf8(text) {
+                Ok(text) => parse_chunk_members(text, out),
+                Err(_) => Err(UpstreamError::bad_response()),
             }
-            inspect_choices(top.choices, outcome, false)
-        });
-    let has_choices = match result {
-        Ok(has_choices) => has_choices,
+        }
+    };
+    let result = walked.and_then(|top| {
+        if let Some(error) = top.upstream_error() {
+            return Err(error);
+        }
+        if top.usage().is_none() && outcome.content_emitted && !mentions_finish(top.choices) {
+            // Nothing in these choices can change the outcome: skip parsing them.
+            return Ok((true, top));
+        }
+        inspect_choices(top.choices, outcome, false).map(|any| (any, top))
+    });
+    let (has_choices, top) = match result {
+        Ok(found) => found,
         Err(error) => {
             out.truncate(mark);
             return Err(error);
         }
     };
     if let Some(usage) = top.usage() {
-        outcome.set_usage(usage.get());
+        outcome.set_usage(usage);
         if !has_choices {
             // A usage-only chunk: usage goes out once, in the closing frames.
             out.truncate(mark);
@@ -215,17 +225,86 @@ pub fn rewrite_chunk(
     Ok(())
 }
 
+/// Copies a chunk's members but the identity and `usage` to `out` (each as `,"key":value`),
+/// by the single-pass scanner. Gives up on an `error` member too: the full parser reads those.
+fn scan_chunk_members<'a>(text: &'a [u8], out: &mut Vec<u8>) -> Result<TopLevel<'a>, GiveUp> {
+    let mut top = TopLevel::default();
+    let mut has_error = false;
+    // Members that stand next to each other in the input go out in one copy (`,"a":1,"b":2`):
+    // the usual chunk is then the gateway's head and a single copy of the upstream's tail.
+    let mut run: Option<Range<usize>> = None;
+    let flush = |run: Option<Range<usize>>, out: &mut Vec<u8>| {
+        if let Some(run) = run {
+            out.push(b',');
+            out.extend_from_slice(&text[run]);
+        }
+    };
+    scan::object_members(text, |member| {
+        let key = &text[member.key.clone()];
+        let value = &text[member.value.clone()];
+        match key {
+            b"id" | b"object" | b"created" | b"model" => return, // see is_identity
+            b"usage" => {
+                top.usage = Some(value);
+                return;
+            }
+            b"choices" => top.choices = Some(value),
+            b"error" => has_error = true,
+            _ => {}
+        }
+        match (member.compact(), &mut run) {
+            (Some(span), Some(run)) if run.end + 1 == span.start && text[run.end] == b',' => {
+                run.end = span.end;
+            }
+            (Some(span), run) => flush(run.replace(span), out),
+            (None, run) => {
+                flush(run.take(), out);
+                out.extend_from_slice(b",\"");
+                out.extend_from_slice(key);
+                out.extend_from_slice(b"\":");
+                out.extend_from_slice(value);
+            }
+        }
+    })?;
+    flush(run, out);
+    if has_error {
+        return Err(GiveUp);
+    }
+    Ok(top)
+}
+
+/// The same as [`scan_chunk_members`] by the full parser, for everything the scanner leaves.
+fn parse_chunk_members<'a>(
+    text: &'a str,
+    out: &mut Vec<u8>,
+) -> Result<TopLevel<'a>, UpstreamError> {
+    let mut top = TopLevel::default();
+    for_each_member(text, |key, value| {
+        let name = key.as_str();
+        top.note(name, value);
+        if is_identity(name) || name == "usage" {
+            return;
+        }
+        out.push(b',');
+        json::write_key(out, &key);
+        out.extend_from_slice(value.get().as_bytes());
+    })
+    .map_err(|_| UpstreamError::bad_response())?;
+    Ok(top)
+}
+
 /// Whether `choices` may carry a non-null `finish_reason`. A cheap byte search, so the common
 /// mid-stream chunk (content already seen, `"finish_reason":null`) is not parsed a second time.
 /// Inside JSON strings the quotes of such a key would be escaped, so a match is a real key;
 /// anything unexpected answers `true` and takes the full parse.
-fn mentions_finish(choices: Option<&RawValue>) -> bool {
+fn mentions_finish(choices: Option<&[u8]>) -> bool {
     const KEY: &[u8] = b"\"finish_reason\"";
-    let Some(choices) = choices else {
+    // Built once: building a searcher costs more than searching one chunk.
+    static FINDER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(KEY));
+    let Some(bytes) = choices else {
         return false;
     };
-    let bytes = choices.get().as_bytes();
-    memchr::memmem::find_iter(bytes, KEY).any(|at| {
+    FINDER.find_iter(bytes).any(|at| {
         let rest = bytes[at + KEY.len()..].trim_ascii_start();
         match rest.strip_prefix(b":") {
             Some(value) => !value.trim_ascii_start().starts_with(b"null"),
@@ -236,11 +315,11 @@ fn mentions_finish(choices: Option<&RawValue>) -> bool {
 
 /// Records finish reason and content from `choices`; returns whether there was any choice.
 fn inspect_choices(
-    choices: Option<&RawValue>,
+    choices: Option<&[u8]>,
     outcome: &mut Outcome,
     whole_message: bool,
 ) -> Result<bool, UpstreamError> {
-    let Some(choices) = choices.filter(|c| !is_null(c)) else {
+    let Some(choices) = choices.filter(|c| *c != b"null") else {
         return Ok(false);
     };
     let mut any = false;
@@ -299,17 +378,18 @@ pub fn rewrite_completion(
         return Err(error);
     }
     if let Some(usage) = top.usage() {
-        outcome.set_usage(usage.get());
+        outcome.set_usage(usage);
     }
     out.push(b'}');
     Ok(())
 }
 
 /// Aggregating: translates one chunk into internal events.
-pub fn chunk_events<F>(text: &str, emit: &mut F) -> Result<(), UpstreamError>
+pub fn chunk_events<F>(text: &[u8], emit: &mut F) -> Result<(), UpstreamError>
 where
     F: FnMut(Event<'_>),
 {
+    let text = std::str::from_utf8(text).map_err(|_| UpstreamError::bad_response())?;
     let mut top = TopLevel::default();
     for_each_member(text, |key, value| top.note(key.as_str(), value))
         .map_err(|_| UpstreamError::bad_response())?;
@@ -319,7 +399,7 @@ where
     if let Some(fingerprint) = top.system_fingerprint.and_then(raw_str) {
         emit(Event::SystemFingerprint(&fingerprint));
     }
-    if let Some(choices) = top.choices.filter(|c| !is_null(c)) {
+    if let Some(choices) = top.choices.filter(|c| *c != b"null") {
         let mut failed = false;
         for_each_element(choices, |position, choice: ChoiceView<'_>| {
             failed |= choice_events(position, &choice, emit).is_err();
@@ -330,7 +410,7 @@ where
         }
     }
     if let Some(usage) = top.usage() {
-        emit(Event::Usage(usage.get()));
+        emit(Event::Usage(usage));
     }
     Ok(())
 }
@@ -420,7 +500,7 @@ fn tool_call_pieces(raw: Option<&RawValue>) -> Result<Vec<ToolCallPiece<'_>>, se
     let Some(raw) = raw.filter(|r| !is_null(r)) else {
         return Ok(pieces);
     };
-    for_each_element(raw, |position, call: ToolCallView<'_>| {
+    for_each_element(raw.get().as_bytes(), |position, call: ToolCallView<'_>| {
         let function = call.function.as_ref();
         pieces.push(ToolCallPiece {
             index: call.index.unwrap_or(position as u64),
@@ -447,7 +527,7 @@ mod tests {
     fn rewrite(text: &str) -> (Result<String, UpstreamError>, Outcome) {
         let mut outcome = Outcome::default();
         let mut out = b"prev".to_vec();
-        let result = rewrite_chunk(text, &writer(), &mut out, &mut outcome);
+        let result = rewrite_chunk(text.as_bytes(), &writer(), &mut out, &mut outcome);
         let written = String::from_utf8(out[4..].to_vec()).unwrap();
         (result.map(|()| written), outcome)
     }
@@ -468,15 +548,15 @@ mod tests {
                 ..Outcome::default()
             };
             let mut out = Vec::new();
-            rewrite_chunk(chunk, &writer(), &mut out, &mut outcome).unwrap();
+            rewrite_chunk(chunk.as_bytes(), &writer(), &mut out, &mut outcome).unwrap();
             assert!(outcome.finish_reason.is_some(), "missed in {chunk}");
         }
     }
 
     #[test]
     fn mentions_finish_ignores_nulls_and_escaped_text() {
-        fn raw(s: &str) -> &RawValue {
-            serde_json::from_str(s).unwrap()
+        fn raw(s: &str) -> &[u8] {
+            s.as_bytes()
         }
         assert!(!mentions_finish(Some(raw(r#"[{"finish_reason":null}]"#))));
         assert!(!mentions_finish(Some(raw(r#"[{"finish_reason" : null}]"#))));
@@ -588,6 +668,20 @@ mod tests {
                 "{bad}"
             );
         }
+        for not_utf8 in [
+            &b"\xFF{}"[..],
+            b"{\"choices\":[],\"x\":\"\xC3\"}",
+            b"{\"choices\":[],\"x\":\"\xED\xA0\x80\"}",
+            b"{\"choices\":[],\"\xE9\":1}",
+        ] {
+            let mut out = b"prev".to_vec();
+            let result = rewrite_chunk(not_utf8, &writer(), &mut out, &mut Outcome::default());
+            assert_eq!(
+                result.unwrap_err().code.as_deref(),
+                Some("upstream_bad_response")
+            );
+            assert_eq!(out, b"prev");
+        }
         let (out, _) =
             rewrite(r#"{"error":{"message":"Overloaded","type":"server_error","code":503}}"#);
         let error = out.unwrap_err();
@@ -632,7 +726,7 @@ mod tests {
     fn chunk_events_translate_every_delta_kind() {
         let mut seen = Vec::new();
         chunk_events(
-            r#"{"system_fingerprint":"fp","choices":[{"index":1,"delta":{"content":"a\nb","reasoning":"r","refusal":"no","tool_calls":[{"index":2,"id":"c","type":"function","function":{"name":"f","arguments":{"k":1}}}],"function_call":{"name":"g","arguments":"{}"}},"logprobs":{"content":[{"token":"a"}]},"finish_reason":"tool_calls"}],"usage":{"total_tokens":1}}"#,
+            br#"{"system_fingerprint":"fp","choices":[{"index":1,"delta":{"content":"a\nb","reasoning":"r","refusal":"no","tool_calls":[{"index":2,"id":"c","type":"function","function":{"name":"f","arguments":{"k":1}}}],"function_call":{"name":"g","arguments":"{}"}},"logprobs":{"content":[{"token":"a"}]},"finish_reason":"tool_calls"}],"usage":{"total_tokens":1}}"#,
             &mut |event| seen.push(format!("{event:?}")),
         )
         .unwrap();
@@ -648,6 +742,37 @@ mod tests {
         assert_eq!(seen[3], r#"Usage("{\"total_tokens\":1}")"#);
     }
 
+    /// The single-pass scanner and the full parser must copy the same members and note the same
+    /// `usage` and `choices`, whatever the spacing and content; where the scanner gives up, the
+    /// full parser takes over.
+    #[test]
+    fn scanner_and_full_parser_agree_member_for_member() {
+        let chunks = [
+            r#"{"id":"x","object":"chat.completion.chunk","created":1,"model":"m","system_fingerprint":"fp","choices":[{"index":0,"delta":{"content":" fox"},"logprobs":null,"finish_reason":null}]}"#,
+            " { \"vendor\" : { \"a\" : [ 1e5 , -0.5 , true , false , null ] } ,\r\n\t\"choices\" : [ ] , \"usage\" : null } ",
+            r#"{"choices":[{"delta":{"content":"ünï \"q\" \\ \u00e9 😀"}}],"usage":{"prompt_tokens":1,"cost":9.24e-05},"usage":{"total_tokens":2}}"#,
+            r#"{"\u0063hoices":[],"model":"m"}"#,
+            r#"{"a":1,"id":"x","b":2,"c" :3,"d":4,"usage":{},"e":[5],"f":{"g":6}}"#,
+            r#"{"error":null,"choices":[]}"#,
+            r#"{"error":{"message":"x"}}"#,
+            "{}",
+        ];
+        for chunk in chunks {
+            let mut parsed = Vec::new();
+            let full = parse_chunk_members(chunk, &mut parsed).ok().unwrap();
+            let mut scanned = Vec::new();
+            match scan_chunk_members(chunk.as_bytes(), &mut scanned) {
+                Ok(top) => {
+                    assert_eq!(scanned, parsed, "{chunk}");
+                    assert_eq!(top.usage, full.usage, "{chunk}");
+                    assert_eq!(top.choices, full.choices, "{chunk}");
+                }
+                // Only escaped keys and `error` members are left to the full parser here.
+                Err(GiveUp) => assert!(chunk.contains("\\u0063") || chunk.contains("\"error\"")),
+            }
+        }
+    }
+
     #[test]
     fn classify_frames() {
         let frame = |event: &'static [u8], data: &'static [u8]| {
@@ -660,8 +785,9 @@ mod tests {
         assert!(matches!(frame(b"", b" [DONE] "), Frame::Done));
         assert!(matches!(frame(b"", b"  "), Frame::Skip));
         assert!(matches!(frame(b"ping", b"{}"), Frame::Skip));
-        assert!(matches!(frame(b"message", b"{}"), Frame::Chunk("{}")));
+        assert!(matches!(frame(b"message", b"{}"), Frame::Chunk(b"{}")));
         assert!(matches!(frame(b"error", b"x"), Frame::Error(_)));
-        assert!(matches!(frame(b"", b"\xFF{}"), Frame::Error(_)));
+        // Not UTF-8: the chunk's JSON scan finds out (see garbage_and_errors_write_nothing).
+        assert!(matches!(frame(b"", b"\xFF{}"), Frame::Chunk(_)));
     }
 }
