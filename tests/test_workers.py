@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -34,21 +35,61 @@ def test_two_workers_share_one_port_and_stop_together(simulator: Simulator) -> N
     with start_workers(simulator, 2) as supervisor:
         port, pids = listening_pids(supervisor, 2)
         assert len(pids) == 2 and supervisor.proc.pid not in pids
-        for _ in range(20):  # fresh connections, spread by the kernel over both workers
-            answer = httpx.post(
-                f"http://127.0.0.1:{port}/v1/chat/completions",
-                json={
-                    "model": "vllm/sim-small",
-                    "messages": [{"role": "user", "content": "x #sim tokens=2"}],
-                },
-                timeout=30,
-            )
-            assert answer.status_code == 200
+        # Fresh connections, held open: the kernel hashes each to one worker, so with 16 of
+        # them both workers get some unless the odds (2 in 65536) say otherwise.
+        held = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(16)]
+        try:
+            for conn in held:  # one answered request each, so every accept has happened
+                assert _health_status(conn) == 200
+            counts = {pid: _connections_held(pid, port) for pid in pids}
+            assert sum(counts.values()) == len(held), counts  # each connection, exactly once
+            assert all(counts.values()), f"a worker got no connection: {counts}"
+        finally:
+            for conn in held:
+                conn.close()
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/v1/chat/completions",
+            json={
+                "model": "vllm/sim-small",
+                "messages": [{"role": "user", "content": "x #sim tokens=2"}],
+            },
+            timeout=30,
+        )
+        assert answer.status_code == 200
         supervisor.proc.send_signal(signal.SIGTERM)
         assert supervisor.proc.wait(timeout=30) == 0
         for pid in pids:
             with pytest.raises(ProcessLookupError):
                 os.kill(pid, 0)
+
+
+def _health_status(conn: socket.socket) -> int:
+    conn.sendall(b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        data = conn.recv(4096)
+        assert data, "the worker closed the connection"
+        head += data
+    return int(head.split(b" ", 2)[1])
+
+
+def _connections_held(pid: int, port: int) -> int:
+    """Established TCP connections on local ``port`` whose socket is open in process ``pid``."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue  # closed since the listing
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    held = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].rsplit(":", 1)[1], 16)
+        if local_port == port and fields[3] == "01" and fields[9] in inodes:  # 01 = ESTABLISHED
+            held += 1
+    return held
 
 
 def test_a_dying_worker_stops_the_group_with_an_error(simulator: Simulator) -> None:

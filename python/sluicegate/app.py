@@ -12,7 +12,6 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 
 import httpx
 import orjson
@@ -30,6 +29,7 @@ from sluicegate.upstream import (
     MAX_JSON_BODY_BYTES,
     IdleTimeout,
     TotalTimeout,
+    UpstreamExchange,
     UpstreamPool,
     iter_chunks,
     open_upstream,
@@ -122,11 +122,9 @@ class Gateway:
         key = self.routes.next_key(route.provider)
         upstream_request = route.adapter.build_chat(route.provider, route.upstream_model, chat, key)
         started = time.monotonic()
-        exits = AsyncExitStack()
+        exchange = await open_upstream(self.pool, route.provider, upstream_request)
         try:
-            response = await exits.enter_async_context(
-                open_upstream(self.pool, route.provider, upstream_request)
-            )
+            response = exchange.response
             if not response.is_success:
                 await self._raise_upstream_error(route, response)
             transcoder = StreamTranscoder(
@@ -141,17 +139,16 @@ class Gateway:
                 try:
                     body = await self._read_whole(route, response)
                 finally:
-                    await exits.aclose()
+                    await exchange.aclose()
                 transcoder.feed(body)
                 answer = transcoder.finish()
                 self._log_done(chat, route, transcoder, started)
                 return Response(502 if transcoder.error else 200, answer)
         except BaseException:
-            await exits.aclose()
+            await exchange.aclose()
             raise
-        return StreamingResponse(
-            200, self._relay(chat, route, response, transcoder, exits, started)
-        )
+        # From here the response generator owns the exchange and closes it.
+        return StreamingResponse(200, self._relay(chat, route, exchange, transcoder, started))
 
     async def _raise_upstream_error(self, route: Route, response: httpx.Response) -> None:
         try:
@@ -196,16 +193,15 @@ class Gateway:
         self,
         chat: ChatRequest,
         route: Route,
-        response: httpx.Response,
+        exchange: UpstreamExchange,
         transcoder: StreamTranscoder,
-        exits: AsyncExitStack,
         started: float,
     ) -> AsyncIterator[bytes]:
         """Upstream bytes → transcoder → client, one write per upstream read."""
         name = route.provider.name
         try:
             try:
-                async for chunk in iter_chunks(response, route.provider.timeouts):
+                async for chunk in iter_chunks(exchange.response, route.provider.timeouts):
                     out = transcoder.feed(chunk)
                     if out:
                         yield out
@@ -236,7 +232,7 @@ class Gateway:
             if tail:
                 yield tail
         finally:
-            await exits.aclose()
+            await exchange.aclose()
             self._log_done(chat, route, transcoder, started)
 
     def _log_done(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import gc
 import ipaddress
 import logging
 import os
@@ -251,7 +252,16 @@ async def _serve_config(
         )
         if announce:
             announce(port)
+        _freeze_startup_objects()
     log.info("stopped")
+
+
+def _freeze_startup_objects() -> None:
+    """Take what start-up allocated (modules, config, the app: ~30k objects that live as long
+    as the process) out of the garbage collector's view. Otherwise every full collection walks
+    them all — ~15 ms on a 2-core EPYC, landing on whichever request is running: a p99 cost."""
+    gc.collect()
+    gc.freeze()
 
 
 # --- verbs ----------------------------------------------------------------------------------

@@ -57,18 +57,21 @@ class ConnectionTracker:
             if self.draining and self._active == 0:
                 self._all_closed.set()
 
-    @contextmanager
-    def idle(self, deadline: float) -> Iterator[trio.CancelScope]:
-        """A wait for the next request: ends at ``deadline``, or at once when draining starts."""
+    def idle_scope(self, deadline: float) -> trio.CancelScope:
+        """A wait for the next request: ends at ``deadline``, or at once when draining starts.
+
+        Enter the scope, then ``forget`` it. A plain pair of calls rather than a generator
+        context manager: this runs once per request, and contextlib's machinery costs more
+        than the wait's bookkeeping itself.
+        """
         scope = trio.CancelScope(deadline=deadline)
         if self.draining:
             scope.cancel()
         self._idle_scopes.add(scope)
-        try:
-            with scope:
-                yield scope
-        finally:
-            self._idle_scopes.discard(scope)
+        return scope
+
+    def forget(self, scope: trio.CancelScope) -> None:
+        self._idle_scopes.discard(scope)
 
     def drain(self) -> None:
         """Stop keep-alive: idle connections close now, busy ones after their response."""
@@ -184,8 +187,12 @@ class _Connection:
             deadline = self._accepted_at + self._limits.header_timeout
         else:
             deadline = trio.current_time() + self._limits.keepalive_timeout
-        with self._tracker.idle(deadline) as scope:
-            data = await self._receive()
+        scope = self._tracker.idle_scope(deadline)
+        try:
+            with scope:
+                data = await self._receive()
+        finally:
+            self._tracker.forget(scope)
         return not scope.cancelled_caught and bool(data)
 
     async def _read_request(self, first: bool) -> Request | None:
@@ -193,43 +200,55 @@ class _Connection:
             return None
         start = self._accepted_at if first else trio.current_time()
         try:
-            with trio.move_on_at(start + self._limits.header_timeout) as head_scope:
-                event = await self._next_event()
-            if head_scope.cancelled_caught:
-                raise RequestRejected(
-                    408,
-                    f"request headers did not arrive within {self._limits.header_timeout:g} s; "
-                    "send the whole request head at once",
-                    "request_timeout",
-                )
+            # Usually the whole request came in one read: parse it without arming timers.
+            event = self._protocol.next_event()
+            if event is h11.NEED_DATA:
+                with trio.move_on_at(start + self._limits.header_timeout) as head_scope:
+                    event = await self._next_event()
+                if head_scope.cancelled_caught:
+                    raise RequestRejected(
+                        408,
+                        f"request headers did not arrive within "
+                        f"{self._limits.header_timeout:g} s; send the whole request head at once",
+                        "request_timeout",
+                    )
             if not isinstance(event, h11.Request):
                 return None  # ConnectionClosed: the client left between requests
             if self._protocol.client_waits_for_100_continue:
                 await self._send(self._protocol.continue_100())
-            with trio.move_on_after(self._limits.body_timeout) as body_scope:
-                body = await self._read_body()
-            if body_scope.cancelled_caught:
-                raise RequestRejected(
-                    408,
-                    f"request body did not arrive within {self._limits.body_timeout:g} s; "
-                    "send the body without pauses",
-                    "request_timeout",
-                )
+            parts: list[bytes] = []
+            if not self._take_buffered_body(parts):
+                with trio.move_on_after(self._limits.body_timeout) as body_scope:
+                    await self._read_body(parts)
+                if body_scope.cancelled_caught:
+                    raise RequestRejected(
+                        408,
+                        f"request body did not arrive within {self._limits.body_timeout:g} s; "
+                        "send the body without pauses",
+                        "request_timeout",
+                    )
         except RequestRejected as rejected:
             await self._reject(rejected.status, rejected.body())
             return None
+        body = parts[0] if len(parts) == 1 else b"".join(parts)
         return _build_request(event, body, self._client)
 
-    async def _read_body(self) -> bytes:
-        parts: list[bytes] = []
+    def _take_buffered_body(self, parts: list[bytes]) -> bool:
+        """Body bytes already received go into ``parts``; True once the body is complete."""
         while True:
-            event = await self._next_event()
+            event = self._protocol.next_event()
             if isinstance(event, h11.Data):
                 parts.append(event.data)
             elif isinstance(event, h11.EndOfMessage):
-                return b"".join(parts)
+                return True
+            elif event is h11.NEED_DATA:
+                return False
             else:  # h11 raises on a premature close, so this is defensive
                 raise _PeerGone
+
+    async def _read_body(self, parts: list[bytes]) -> None:
+        while not self._take_buffered_body(parts):
+            await self._receive()
 
     async def _reject(self, status: int, body: bytes) -> None:
         data = self._protocol.error_response(status, body)
