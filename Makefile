@@ -12,7 +12,7 @@ PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 TOOLS  := $(VENV)/.tools-installed
 CORE   := $(VENV)/.core-built
-RUST_SOURCES := Cargo.toml $(shell find rust -name '*.rs' 2>/dev/null)
+RUST_SOURCES := Cargo.toml $(shell find rust -name '*.rs' -o -name '*.jinja' 2>/dev/null)
 PY_DEPS := pyproject.toml
 # cargo (tests, clippy) and maturin must see the same interpreter, or pyo3 rebuilds each time.
 export PYO3_PYTHON := $(abspath $(PY))
@@ -77,11 +77,12 @@ $(BENCH_VENV)/.installed: bench/requirements.txt
 	$(BENCH_VENV)/bin/pip install --quiet -r bench/requirements.txt
 	touch $@
 
+# The run is bounded (run.py --budget-seconds, default 15 min) and stops every process it started.
 bench: $(CORE) $(BENCH_VENV)/.installed zipapp
-	cd bench && .venv/bin/python run.py
+	cd bench && .venv/bin/python run.py --profile $(BENCH_ARGS)
 
 bench-quick: $(CORE) $(BENCH_VENV)/.installed zipapp
-	cd bench && .venv/bin/python run.py --quick
+	cd bench && .venv/bin/python run.py --quick $(BENCH_ARGS)
 
 bench-core: $(CORE)
 	$(PY) bench/core_bench.py
