@@ -11,6 +11,7 @@ mod event;
 mod json;
 mod outcome;
 mod sse;
+mod template;
 mod transcoder;
 mod writer;
 
@@ -139,5 +140,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyStreamTranscoder>()?;
     m.add_function(wrap_pyfunction!(aggregate_body, m)?)?;
     m.add("DIALECTS", PyTuple::new(m.py(), dialect::DIALECT_NAMES)?)?;
+    template::bindings::register(m)?;
     Ok(())
 }

@@ -5,6 +5,7 @@ numbers: the caller passes ``response_id`` and ``created``. Output never depends
 upstream bytes were split, down to one byte at a time.
 """
 
+from collections.abc import Sequence
 from typing import Any, Final
 
 DIALECTS: Final[tuple[str, ...]]
@@ -86,3 +87,81 @@ def aggregate(dialect: str, body: bytes, model: str, *, response_id: str, create
     """One whole upstream answer (a JSON body or a complete stream) → one ``chat.completion``
     body or the error envelope. Same as ``StreamTranscoder(stream=False)`` + ``feed`` +
     ``finish``. Raises ``ValueError`` when ``dialect`` is unknown."""
+
+BUILTIN_FAMILIES: Final[tuple[str, ...]]
+"""The built-in chat template families, e.g. ``("llama3", "chatml", "qwen3", "deepseek", ...)``."""
+
+class ChatTemplate:
+    """A Hugging Face chat template, compiled once, rendered once per request.
+
+    Renders as transformers' ``apply_chat_template`` does (jinja2 with ``trim_blocks``,
+    ``lstrip_blocks``, loop controls, Python string/dict methods, ``tojson`` =
+    ``json.dumps(ensure_ascii=False)``), with the variables ``messages``, ``tools`` (``None``
+    when absent), ``documents`` (``None``), ``add_generation_prompt``, ``bos_token``,
+    ``eos_token`` and the extras. ``raise_exception(msg)`` and ``strftime_now(fmt)`` are globals;
+    ``strftime_now`` uses UTC (transformers uses the host's local time) — pass a ``date_string``
+    extra for a fixed date, the templates that print a date consult it first. Immutable: one
+    instance can serve every request for a model, from any thread.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        *,
+        bos_token: str = "",
+        eos_token: str = "",
+        stop: Sequence[str] = (),
+        name: str = "custom",
+    ) -> None:
+        """Compiles ``source``. Raises ``ValueError`` naming the template, the line and the
+        problem when it is not valid template syntax, or when a stop string is empty."""
+
+    @staticmethod
+    def builtin(
+        family: str,
+        *,
+        bos_token: str | None = None,
+        eos_token: str | None = None,
+        stop: Sequence[str] = (),
+    ) -> ChatTemplate:
+        """The built-in template of ``family`` (see ``BUILTIN_FAMILIES``), optionally with other
+        special tokens and extra stop strings (appended to the family's). Raises ``ValueError``
+        listing the families when ``family`` is unknown."""
+
+    @staticmethod
+    def for_model(model_id: str) -> ChatTemplate | None:
+        """The built-in template whose family matches ``model_id`` (case-insensitive, e.g.
+        ``"meta-llama/Meta-Llama-3.1-8B-Instruct"`` → ``llama3``), or ``None``."""
+
+    @property
+    def name(self) -> str:
+        """The family name, or the ``name`` given (``"custom"`` by default)."""
+
+    @property
+    def stop(self) -> list[str]:
+        """The template's end-of-turn strings, then the extra stop strings, without duplicates
+        (e.g. ``["<|eot_id|>", "<|eom_id|>"]``); add them to the upstream's ``stop`` list."""
+
+    @property
+    def bos_token(self) -> str:
+        """The ``bos_token`` the template is rendered with (it writes it into the prompt)."""
+
+    @property
+    def eos_token(self) -> str:
+        """The ``eos_token`` the template is rendered with."""
+
+    def render(
+        self,
+        messages_json: bytes,
+        *,
+        add_generation_prompt: bool = True,
+        tools_json: bytes | None = None,
+        extra_json: bytes | None = None,
+    ) -> str:
+        """The prompt for a conversation. ``messages_json``: a JSON array of OpenAI messages;
+        ``tools_json``: a JSON array of tools or ``None``; ``extra_json``: a JSON object of extra
+        template variables (e.g. ``{"enable_thinking": false}``), which may override
+        ``bos_token``/``eos_token`` but not ``messages``, ``tools``, ``documents`` or
+        ``add_generation_prompt``. Raises ``ValueError`` with the template's own message when
+        it calls ``raise_exception`` (e.g. roles out of order), and a message naming the input
+        or the template line for any other failure."""

@@ -1,0 +1,162 @@
+//! The built-in template families: each model family's published template (see
+//! `builtin/SOURCES.md`), its special tokens, its end-of-turn strings, and the model ids it serves.
+
+/// One built-in family.
+#[derive(Debug)]
+pub struct Family {
+    pub name: &'static str,
+    pub source: &'static str,
+    pub bos_token: &'static str,
+    pub eos_token: &'static str,
+    /// Strings the model writes when its turn ends; generation must stop at them.
+    pub stop: &'static [&'static str],
+    /// Lower-case fragments of a model id that select this family.
+    patterns: &'static [&'static str],
+}
+
+/// In the order `for_model` tries them: more specific families first, because names nest
+/// ("DeepSeek-R1-Distill-Llama", "Hermes-3-Llama-3.1", "Qwen3" vs "Qwen2").
+pub const FAMILIES: &[Family] = &[
+    Family {
+        name: "deepseek",
+        source: include_str!("builtin/deepseek.jinja"),
+        bos_token: "<｜begin▁of▁sentence｜>",
+        eos_token: "<｜end▁of▁sentence｜>",
+        stop: &["<｜end▁of▁sentence｜>"],
+        patterns: &["deepseek-v3", "deepseek-r1", "deepseek-chat"],
+    },
+    Family {
+        name: "qwen3",
+        source: include_str!("builtin/qwen3.jinja"),
+        bos_token: "",
+        eos_token: "<|im_end|>",
+        stop: &["<|im_end|>"],
+        patterns: &["qwen3"],
+    },
+    Family {
+        name: "chatml",
+        source: include_str!("builtin/chatml.jinja"),
+        bos_token: "",
+        eos_token: "<|im_end|>",
+        stop: &["<|im_end|>"],
+        // Hermes and Dolphin fine-tunes of Llama speak ChatML, not Llama's format.
+        patterns: &["qwen2", "qwq", "hermes", "dolphin"],
+    },
+    Family {
+        name: "llama3",
+        source: include_str!("builtin/llama3.jinja"),
+        bos_token: "<|begin_of_text|>",
+        eos_token: "<|eot_id|>",
+        stop: &["<|eot_id|>", "<|eom_id|>"],
+        patterns: &["llama-3", "llama3"],
+    },
+    Family {
+        name: "mistral",
+        source: include_str!("builtin/mistral.jinja"),
+        bos_token: "<s>",
+        eos_token: "</s>",
+        stop: &["</s>"],
+        patterns: &["mixtral", "mistral-*instruct"],
+    },
+    Family {
+        name: "gemma",
+        source: include_str!("builtin/gemma.jinja"),
+        bos_token: "<bos>",
+        eos_token: "<eos>",
+        stop: &["<end_of_turn>"],
+        patterns: &["gemma-2", "gemma-3", "gemma2", "gemma3"],
+    },
+    Family {
+        name: "glm4",
+        source: include_str!("builtin/glm4.jinja"),
+        bos_token: "",
+        eos_token: "<|endoftext|>",
+        stop: &["<|user|>", "<|observation|>", "<|endoftext|>"],
+        patterns: &["glm-4", "glm4"],
+    },
+];
+
+/// The family names, in a stable order for error messages and `BUILTIN_FAMILIES`.
+pub const FAMILY_NAMES: [&str; 7] = [
+    "llama3", "chatml", "qwen3", "deepseek", "mistral", "gemma", "glm4",
+];
+
+/// The family whose pattern occurs in `model_id` (case-insensitive), if any.
+pub fn for_model(model_id: &str) -> Option<&'static Family> {
+    let id = model_id.to_lowercase();
+    FAMILIES.iter().find(|family| {
+        family
+            .patterns
+            .iter()
+            .any(|pattern| matches_pattern(&id, pattern))
+    })
+}
+
+/// `pattern` occurs in `id`; a `*` in it stands for any run of characters
+/// ("mistral-*instruct" matches "mistral-7b-instruct-v0.3" and "mistral-small-24b-instruct").
+fn matches_pattern(id: &str, pattern: &str) -> bool {
+    let mut rest = id;
+    for piece in pattern.split('*') {
+        match rest.find(piece) {
+            Some(at) => rest = &rest[at + piece.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn family(model_id: &str) -> Option<&'static str> {
+        for_model(model_id).map(|family| family.name)
+    }
+
+    #[test]
+    fn names_list_every_family_once() {
+        assert_eq!(FAMILY_NAMES.len(), FAMILIES.len());
+        for name in FAMILY_NAMES {
+            let found = FAMILIES.iter().filter(|family| family.name == name).count();
+            assert_eq!(found, 1, "{name}");
+        }
+    }
+
+    #[test]
+    fn real_model_ids_pick_their_family() {
+        let cases = [
+            ("meta-llama/Meta-Llama-3.1-8B-Instruct", "llama3"),
+            ("meta-llama/Llama-3.3-70B-Instruct-Turbo", "llama3"),
+            ("Qwen/Qwen2.5-72B-Instruct", "chatml"),
+            ("NousResearch/Hermes-3-Llama-3.1-405B", "chatml"),
+            ("Qwen/Qwen3-235B-A22B", "qwen3"),
+            ("deepseek-ai/DeepSeek-R1-Distill-Llama-70B", "deepseek"),
+            ("deepseek-ai/DeepSeek-V3", "deepseek"),
+            ("mistralai/Mixtral-8x7B-Instruct-v0.1", "mistral"),
+            ("mistralai/Mistral-7B-Instruct-v0.3", "mistral"),
+            ("google/gemma-2-9b-it", "gemma"),
+            ("THUDM/glm-4-9b-chat", "glm4"),
+        ];
+        for (model_id, expected) in cases {
+            assert_eq!(family(model_id), Some(expected), "{model_id}");
+        }
+    }
+
+    #[test]
+    fn unknown_ids_pick_nothing() {
+        for model_id in ["gpt-4o", "mistralai/Mistral-7B-v0.1", "microsoft/phi-4", ""] {
+            assert_eq!(family(model_id), None, "{model_id}");
+        }
+    }
+
+    #[test]
+    fn wildcard_patterns() {
+        assert!(matches_pattern(
+            "mistral-small-instruct",
+            "mistral-*instruct"
+        ));
+        assert!(matches_pattern("xmistral-instruct", "mistral-*instruct"));
+        assert!(!matches_pattern("instruct-mistral-", "mistral-*instruct"));
+        assert!(matches_pattern("anything", ""));
+    }
+}
