@@ -96,6 +96,7 @@ def test_env_provider_table_is_the_documented_one() -> None:
     assert [(r.name, r.key_var, r.default_base_url) for r in ENV_PROVIDERS] == [
         *KEYED,
         ("vllm", "VLLM_API_KEY", None),
+        ("deepinfra", "DEEPINFRA_API_KEY", "https://api.deepinfra.com"),
     ]
     assert all(r.kind in KNOWN_KINDS for r in ENV_PROVIDERS)
 
@@ -109,7 +110,34 @@ def test_no_env_means_every_env_provider_is_off_with_one_notice_each() -> None:
         "nvidia: off (NVIDIA_API_KEY is not set)",
         "openrouter: off (OPENROUTER_API_KEY is not set)",
         "vllm: off (VLLM_BASE_URL is not set)",
+        "deepinfra: off (DEEPINFRA_API_KEY or DEEPINFRA_TOKEN is not set)",
     )
+
+
+@pytest.mark.parametrize("var", ["DEEPINFRA_API_KEY", "DEEPINFRA_TOKEN"])
+def test_deepinfra_registers_from_either_key_variable(var: str) -> None:
+    (provider,) = load_config(None, {var: "di-key"}).providers
+    assert (provider.name, provider.kind, provider.base_url) == (
+        "deepinfra",
+        "deepinfra",
+        "https://api.deepinfra.com",
+    )
+    assert provider.api_keys == ("di-key",)
+    assert provider.source == f"env:{var}"
+
+
+def test_deepinfra_api_key_wins_over_token_and_base_url_is_the_server_root() -> None:
+    env = {
+        "DEEPINFRA_API_KEY": "a",
+        "DEEPINFRA_TOKEN": "b",
+        "DEEPINFRA_BASE_URL": "http://127.0.0.1:9/v1/openai",
+    }
+    config = load_config(None, env)
+    (provider,) = config.providers
+    assert provider.api_keys == ("a",)
+    assert provider.base_url == "http://127.0.0.1:9/v1/openai"
+    (notice,) = [n for n in config.notices if n.startswith("deepinfra:")]
+    assert "ends in /v1/openai" in notice and "server root" in notice
 
 
 def test_empty_key_variable_counts_as_unset() -> None:
@@ -865,3 +893,68 @@ def test_docs_mention_every_key_and_env_variable() -> None:
         keys += [row.key_var, row.base_url_var]
     missing = [k for k in keys if f"`{k}`" not in docs]
     assert not missing, f"docs/config.md does not document {missing}"
+
+
+# --- per-model settings --------------------------------------------------------------------------
+
+MODEL_SETTINGS = """
+[[providers]]
+name = "di"
+kind = "deepinfra"
+base_url = "http://127.0.0.1:9"
+
+[providers.model_settings."*"]
+stop = ["###"]
+params = { repetition_penalty = 1.1, top_k = 40 }
+
+[providers.model_settings."Meta-Llama/Llama-3.3-70B-Instruct"]
+chat_template = "tmpl/llama.jinja"
+bos_token = "<s>"
+stop = ["END"]
+params = { top_k = "${TOPK:-20}", temperature = 0.2 }
+"""
+
+
+def test_model_settings_merge_over_the_star_entry(tmp_path: pathlib.Path) -> None:
+    config = load_text(tmp_path, MODEL_SETTINGS)
+    (provider,) = config.providers
+    own = provider.settings_for("meta-llama/llama-3.3-70b-instruct")  # ids ignore case
+    assert own.chat_template == "tmpl/llama.jinja"
+    assert own.bos_token == "<s>" and own.eos_token is None
+    assert own.stop == ("###", "END")
+    assert dict(own.params) == {"repetition_penalty": 1.1, "top_k": 20, "temperature": 0.2}
+    assert own.base_dir == str(tmp_path)
+    other = provider.settings_for("Qwen/Qwen3-32B")
+    assert other.stop == ("###",) and dict(other.params) == {"repetition_penalty": 1.1, "top_k": 40}
+
+
+def test_no_model_settings_is_the_empty_settings() -> None:
+    (provider,) = load_config(None, {"DEEPINFRA_API_KEY": "k"}).providers
+    settings = provider.settings_for("any/model")
+    assert settings.params == () and settings.chat_template is None and settings.stop == ()
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ("params = { top_k = 1.5 }", "params.top_k is 1.5; it must be a whole number between 0"),
+        ("params = { repetition_penalty = 9 }", "must be a number between 0.01 and 5"),
+        ("params = { temprature = 1 }", 'did you mean "temperature"?'),
+        ('stop = [""]', "a stop string needs at least one character"),
+        ('chat_template = "  "', "chat_template is empty"),
+        ('chat_tmplate = "x"', 'did you mean "chat_template"?'),
+    ],
+)
+def test_bad_model_settings_name_the_key(tmp_path: pathlib.Path, entry: str, expected: str) -> None:
+    text = f"""
+[[providers]]
+name = "di"
+kind = "deepinfra"
+base_url = "http://127.0.0.1:9"
+
+[providers.model_settings."m/x"]
+{entry}
+"""
+    message = error_for(tmp_path, text)
+    assert expected in message, message
+    assert "line 8" in message, message

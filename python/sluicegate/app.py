@@ -12,6 +12,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import httpx
 import orjson
@@ -20,8 +21,10 @@ import trio
 from sluicegate._core import StreamTranscoder
 from sluicegate.chat import ChatRequest, parse_chat_request
 from sluicegate.config import Config
+from sluicegate.embeddings import parse_embeddings_request
 from sluicegate.errors import GatewayError
 from sluicegate.models import ModelCatalog
+from sluicegate.profiles import ModelProfiles
 from sluicegate.routing import Route, RouteTable
 from sluicegate.server import Request, Response, ServerLimits, StreamingResponse, serve
 from sluicegate.upstream import (
@@ -36,12 +39,16 @@ from sluicegate.upstream import (
     read_body,
 )
 
+if TYPE_CHECKING:
+    from sluicegate.templates import TemplateResolver
+
 log = logging.getLogger("sluicegate.gateway")
 
 _ROUTES: dict[str, frozenset[str]] = {
     "/healthz": frozenset({"GET"}),
     "/v1/models": frozenset({"GET"}),
     "/v1/chat/completions": frozenset({"POST"}),
+    "/v1/embeddings": frozenset({"POST"}),
 }
 
 
@@ -80,12 +87,21 @@ def _json(status: int, payload: object, headers: list[tuple[str, str]] | None = 
 
 
 class Gateway:
-    def __init__(self, config: Config, pool: UpstreamPool | None = None):
+    def __init__(
+        self,
+        config: Config,
+        pool: UpstreamPool | None = None,
+        templates: TemplateResolver | None = None,
+    ):
+        """``templates`` resolves chat templates for native text-generation providers; by
+        default the built-ins, config overrides, and the Hugging Face lookup when HF_TOKEN or
+        HF_ENDPOINT is set."""
         self.config = config
         self.routes = RouteTable(config.providers)
         self.pool = pool or UpstreamPool()
         self.auth = ClientAuth(config.server.api_keys)
         self.models = ModelCatalog(self.routes, self.pool, config.server.models_cache_ttl)
+        self.profiles = ModelProfiles(self.models, templates)
 
     async def aclose(self) -> None:
         await self.pool.aclose()
@@ -96,7 +112,7 @@ class Gateway:
             raise GatewayError(
                 404,
                 f"Unknown path '{request.path}'. sluicegate serves POST /v1/chat/completions, "
-                "GET /v1/models and GET /healthz.",
+                "POST /v1/embeddings, GET /v1/models and GET /healthz.",
                 "invalid_request_error",
                 "unknown_url",
             )
@@ -114,13 +130,16 @@ class Gateway:
         self.auth.check(request)
         if request.path == "/v1/models":
             return Response(200, await self.models.listing())
+        if request.path == "/v1/embeddings":
+            return await self.embeddings(request)
         return await self.chat_completions(request)
 
     async def chat_completions(self, request: Request) -> Response | StreamingResponse:
         chat = parse_chat_request(request.body)
         route = self.routes.resolve(chat.model)
+        profile = await self.profiles.profile(route)
         key = self.routes.next_key(route.provider)
-        upstream_request = route.adapter.build_chat(route.provider, route.upstream_model, chat, key)
+        upstream_request = route.adapter.build_chat(route.provider, profile, chat, key)
         started = time.monotonic()
         exchange = await open_upstream(self.pool, route.provider, upstream_request)
         try:
@@ -134,6 +153,7 @@ class Gateway:
                 created=int(time.time()),
                 stream=chat.stream,
                 include_usage=chat.include_usage,
+                **upstream_request.transcoder,
             )
             if not chat.stream:
                 try:
@@ -149,6 +169,22 @@ class Gateway:
             raise
         # From here the response generator owns the exchange and closes it.
         return StreamingResponse(200, self._relay(chat, route, exchange, transcoder, started))
+
+    async def embeddings(self, request: Request) -> Response:
+        wanted = parse_embeddings_request(request.body)
+        route = self.routes.resolve(wanted.model)
+        profile = await self.profiles.profile(route, chat=False)
+        key = self.routes.next_key(route.provider)
+        upstream_request = route.adapter.build_embeddings(route.provider, profile, wanted, key)
+        exchange = await open_upstream(self.pool, route.provider, upstream_request)
+        try:
+            if not exchange.response.is_success:
+                await self._raise_upstream_error(route, exchange.response)
+            body = await self._read_whole(route, exchange.response)
+        finally:
+            await exchange.aclose()
+        assert route.adapter.read_embeddings is not None
+        return Response(200, route.adapter.read_embeddings(wanted, body))
 
     async def _raise_upstream_error(self, route: Route, response: httpx.Response) -> None:
         try:

@@ -23,6 +23,7 @@ from sluicegate.upstream import UpstreamPool, describe_url
 log = logging.getLogger("sluicegate.models")
 
 LIST_TIMEOUT = 5.0
+RETRY_AFTER_FAILURE = 30.0  # seconds before the request path asks a failed catalog again
 MAX_LIST_BYTES = 8 * 1024 * 1024
 
 
@@ -32,6 +33,26 @@ class ModelCatalog:
         self._pool = pool
         self._ttl = ttl
         self._cache: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+        # provider name -> lower-cased upstream id -> the id as the upstream spells it
+        self._spellings: dict[str, dict[str, str]] = {}
+        # A provider whose list could not be fetched is not asked again on the request path for
+        # a while: a dead catalog must not add its timeout to every request.
+        self._failed_at: dict[str, float] = {}
+        self._locks: dict[str, trio.Lock] = {}
+
+    async def upstream_id(self, provider: ProviderConfig, model_id: str) -> str:
+        """``model_id`` as the upstream spells it (``qwen/qwen3-max`` → ``Qwen/Qwen3-Max``).
+
+        Looks the id up in the provider's cached list (fetching it when stale); an id the list
+        does not have is used as typed, so a model missing from the catalog still works.
+        """
+        spellings = self._spellings.get(provider.name)
+        failed = self._failed_at.get(provider.name)
+        recently_failed = failed is not None and trio.current_time() - failed < RETRY_AFTER_FAILURE
+        if (spellings is None or model_id.lower() not in spellings) and not recently_failed:
+            await self._provider_models(provider)
+            spellings = self._spellings.get(provider.name)
+        return (spellings or {}).get(model_id.lower(), model_id)
 
     async def listing(self) -> bytes:
         """The OpenAI ``list`` object, serialised."""
@@ -47,15 +68,23 @@ class ModelCatalog:
         return orjson.dumps({"object": "list", "data": data})
 
     async def _provider_models(self, provider: ProviderConfig) -> list[dict[str, Any]]:
+        # One fetch per provider at a time; whoever waited finds the fresh cache.
+        async with self._locks.setdefault(provider.name, trio.Lock()):
+            return await self._provider_models_locked(provider)
+
+    async def _provider_models_locked(self, provider: ProviderConfig) -> list[dict[str, Any]]:
         cached = self._cache.get(provider.name)
         if cached and trio.current_time() - cached[0] < self._ttl:
             return cached[1]
         upstream = await self._fetch(provider)
+        if upstream is None:
+            self._failed_at[provider.name] = trio.current_time()
         entries: dict[str, dict[str, Any]] = {}
         for model_id in provider.models:
             entries[model_id] = {"id": model_id, "object": "model", "owned_by": provider.name}
+        adapter = ADAPTERS[provider.kind]
         for item in upstream or []:
-            entries.setdefault(item["id"], {}).update(item)
+            entries.setdefault(item["id"], {}).update(adapter.model_entry(item))
         listed = [
             {
                 **item,
@@ -67,6 +96,7 @@ class ModelCatalog:
         ]
         if upstream is not None:  # only a successful fetch is cached; failures retry next time
             self._cache[provider.name] = (trio.current_time(), listed)
+            self._spellings[provider.name] = {model_id.lower(): model_id for model_id in entries}
         return listed
 
     async def _fetch(self, provider: ProviderConfig) -> list[dict[str, Any]] | None:

@@ -22,6 +22,7 @@ class EnvProvider:
     key_var: str  # may hold several comma-separated keys
     default_base_url: str | None = None  # None: on only when <NAME>_BASE_URL is set
     key_required: bool = True  # False: the key is optional (local servers)
+    other_key_vars: tuple[str, ...] = ()  # read, in order, when key_var is unset
 
     @property
     def base_url_var(self) -> str:
@@ -34,6 +35,14 @@ ENV_PROVIDERS: tuple[EnvProvider, ...] = (
     EnvProvider("nvidia", "openai", "NVIDIA_API_KEY", "https://integrate.api.nvidia.com/v1"),
     EnvProvider("openrouter", "openai", "OPENROUTER_API_KEY", "https://openrouter.ai/api/v1"),
     EnvProvider("vllm", "openai", "VLLM_API_KEY", None, key_required=False),
+    # DeepInfra's own SDKs and docs call the key DEEPINFRA_TOKEN; both names work.
+    EnvProvider(
+        "deepinfra",
+        "deepinfra",
+        "DEEPINFRA_API_KEY",
+        "https://api.deepinfra.com",
+        other_key_vars=("DEEPINFRA_TOKEN",),
+    ),
 )
 
 
@@ -49,10 +58,15 @@ def env_providers(
     for row in ENV_PROVIDERS:
         if row.name in declared:
             continue
-        keys = unique(split_keys(env.get(row.key_var, "")))
+        key_var = next(
+            (var for var in (row.key_var, *row.other_key_vars) if env.get(var, "").strip()),
+            row.key_var,
+        )
+        keys = unique(split_keys(env.get(key_var, "")))
         override = env.get(row.base_url_var, "")
         if row.key_required and not keys:
-            notices.append(f"{row.name}: off ({row.key_var} is not set)")
+            named = " or ".join((row.key_var, *row.other_key_vars))
+            notices.append(f"{row.name}: off ({named} is not set)")
             continue
         if not override and row.default_base_url is None:
             notices.append(f"{row.name}: off ({row.base_url_var} is not set)")
@@ -68,7 +82,7 @@ def env_providers(
         else:
             assert row.default_base_url is not None
             base_url = row.default_base_url
-        source_var = row.key_var if row.key_required else row.base_url_var
+        source_var = key_var if row.key_required else row.base_url_var
         providers.append(
             ProviderConfig(
                 name=row.name,

@@ -21,6 +21,7 @@ from sluicegate.config.locate import Path, SourceLines
 from sluicegate.config.model import (
     KNOWN_KINDS,
     ConfigError,
+    ModelSettings,
     ProviderConfig,
     ServerConfig,
     Timeouts,
@@ -32,6 +33,7 @@ from sluicegate.config.values import (
     split_keys,
     unique,
 )
+from sluicegate.sampling import KNOBS, knob_problem
 
 _TOP_LEVEL = {"server": "[server]", "providers": "[[providers]]"}
 _SERVER_KEYS = tuple(f.name for f in fields(ServerConfig))
@@ -44,7 +46,9 @@ _PROVIDER_KEYS = (
     "models",
     "headers",
     "timeouts",
+    "model_settings",
 )
+_MODEL_SETTINGS_KEYS = ("chat_template", "bos_token", "eos_token", "stop", "params")
 _TIMEOUT_KEYS = tuple(f.name for f in fields(Timeouts))
 _REQUIRED_PROVIDER_KEYS = {
     "name": 'name = "my-server"',
@@ -387,6 +391,7 @@ class _FileReader:
             )
         models = self.models(t.get("models", []), (*path, "models"))
         timeouts = self.timeouts(t.get("timeouts", {}), (*path, "timeouts"))
+        settings = self.model_settings(t.get("model_settings", {}), (*path, "model_settings"))
         provider = ProviderConfig(
             name=name,
             kind=kind,
@@ -396,6 +401,7 @@ class _FileReader:
             headers=headers,
             timeouts=timeouts,
             source="config",
+            model_settings=settings,
         )
         return provider, is_on
 
@@ -482,3 +488,57 @@ class _FileReader:
     def timeouts(self, value: object, path: Path) -> Timeouts:
         t = self.table(value, path, _TIMEOUT_KEYS, "[providers.timeouts]")
         return Timeouts(**{key: self.seconds(t[key], (*path, key)) for key in t})
+
+    def model_settings(self, value: object, path: Path) -> tuple[tuple[str, ModelSettings], ...]:
+        example = '[providers.model_settings."meta-llama/Meta-Llama-3.1-8B-Instruct"]'
+        if not isinstance(value, dict):
+            self.wrong_type(path, "a table of model ids", value, example)
+        found: dict[str, ModelSettings] = {}
+        for model_id, entry in value.items():
+            entry_path = (*path, model_id)
+            lowered = model_id.strip().lower()
+            if not lowered:
+                self.fail(entry_path, 'has an empty model id; write the id, or "*" for every model')
+            if lowered in found:
+                self.fail(entry_path, "is listed twice (model ids ignore case); keep one entry")
+            found[lowered] = self.one_model(entry, entry_path)
+        return tuple(found.items())
+
+    def one_model(self, value: object, path: Path) -> ModelSettings:
+        t = self.table(value, path, _MODEL_SETTINGS_KEYS, f"[{render(path)}]")
+        strings: dict[str, str] = {}
+        for key in ("chat_template", "bos_token", "eos_token"):
+            if key in t:
+                strings[key] = self.string(t[key], (*path, key), f'{key} = "..."')
+        if strings.get("chat_template", "x").strip() == "":
+            self.fail((*path, "chat_template"), "is empty; give the template or a file path")
+        stop: list[str] = []
+        if "stop" in t:
+            for item_path, raw in self.string_list(t["stop"], (*path, "stop"), 'stop = ["###"]'):
+                text = self.expand(raw, item_path)
+                if not text:
+                    self.fail(item_path, "is empty; a stop string needs at least one character")
+                stop.append(text)
+        params: dict[str, object] = {}
+        if "params" in t:
+            params_path = (*path, "params")
+            table = self.table(t["params"], params_path, tuple(KNOBS), "params")
+            for name, raw in table.items():
+                value = raw
+                if isinstance(raw, str):  # "${TEMP:-0.7}"
+                    value = self.number(raw, (*params_path, name), float, "a number")
+                    if KNOBS[name].integer and float(value).is_integer():
+                        value = int(value)
+                problem = knob_problem(name, value)
+                if problem:
+                    self.fail((*params_path, name), problem)
+                params[name] = value
+        directory = os.path.dirname(os.path.abspath(self.shown)) if self.shown else None
+        return ModelSettings(
+            chat_template=strings.get("chat_template"),
+            bos_token=strings.get("bos_token"),
+            eos_token=strings.get("eos_token"),
+            stop=unique(stop),
+            params=tuple(params.items()),
+            base_dir=directory,
+        )

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # The provider kinds the config accepts. Adding a dialect is one more name here (plus its adapter).
-KNOWN_KINDS: tuple[str, ...] = ("openai",)
+KNOWN_KINDS: tuple[str, ...] = ("openai", "deepinfra")
 
 
 class ConfigError(Exception):
@@ -28,6 +28,33 @@ class Timeouts:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelSettings:
+    """What the config says about one upstream model (``[providers.model_settings."<id>"]``).
+
+    Every field is optional; ``merged_over`` lets a model's own entry refine the provider-wide
+    ``"*"`` entry.
+    """
+
+    chat_template: str | None = None  # inline Jinja source, or a path to a .jinja file
+    bos_token: str | None = None
+    eos_token: str | None = None
+    stop: tuple[str, ...] = ()  # extra stop strings, added to the template's
+    params: tuple[tuple[str, object], ...] = ()  # default native parameters; requests override
+    base_dir: str | None = None  # the config file's directory: relative template paths start here
+
+    def merged_over(self, base: ModelSettings) -> ModelSettings:
+        params = dict(base.params) | dict(self.params)
+        return ModelSettings(
+            chat_template=self.chat_template or base.chat_template,
+            bos_token=self.bos_token if self.bos_token is not None else base.bos_token,
+            eos_token=self.eos_token if self.eos_token is not None else base.eos_token,
+            stop=tuple(dict.fromkeys(base.stop + self.stop)),
+            params=tuple(params.items()),
+            base_dir=self.base_dir or base.base_dir,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderConfig:
     name: str  # lower-case [a-z0-9][a-z0-9_-]*; clients ask for "<name>/<model>"
     kind: str  # one of KNOWN_KINDS
@@ -37,6 +64,20 @@ class ProviderConfig:
     headers: tuple[tuple[str, str], ...] = ()  # extra static headers sent upstream
     timeouts: Timeouts = Timeouts()  # frozen, so one shared default instance is safe
     source: str = "config"  # "config" or "env:<VAR>", for start-up logs
+    # (lower-cased model id or "*", settings), from [providers.model_settings."<id>"]
+    model_settings: tuple[tuple[str, ModelSettings], ...] = ()
+
+    def settings_for(self, model_id: str) -> ModelSettings:
+        """The configured settings of ``model_id`` (ids ignore case), over the ``"*"`` entry."""
+        if not self.model_settings:
+            return _NO_SETTINGS
+        found = dict(self.model_settings)
+        base = found.get("*", ModelSettings())
+        own = found.get(model_id.lower())
+        return own.merged_over(base) if own is not None else base
+
+
+_NO_SETTINGS = ModelSettings()
 
 
 @dataclass(frozen=True, slots=True)

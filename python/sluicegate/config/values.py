@@ -78,8 +78,19 @@ def redact_url(url: str) -> str:
 
 
 def base_url_notice(name: str, kind: str, base_url: str, where: str) -> str | None:
-    """A notice when an OpenAI-compatible base URL lacks the /v1 most such servers need."""
-    if kind not in _KINDS_WITH_V1 or base_url.endswith("/v1"):
+    """A notice when an OpenAI-compatible base URL lacks the /v1 most such servers need, or
+    a native one has it (native APIs live at the server root)."""
+    if kind not in _KINDS_WITH_V1:
+        path = urlsplit(base_url).path.rstrip("/")
+        if not path.endswith(("/v1", "/v1/openai")):
+            return None
+        return (
+            f"{name}: base_url {base_url} ({where}) ends in {path[path.rfind('/v1') :]}, "
+            f"but a {kind} provider speaks the native API from the "
+            "server root (e.g. https://api.deepinfra.com); remove the path unless this server "
+            "really lives there"
+        )
+    if base_url.endswith("/v1"):
         return None
     return (
         f"{name}: base_url {base_url} ({where}) does not end in /v1; most OpenAI-compatible "

@@ -3,9 +3,16 @@
 ``ADAPTERS`` maps a config ``kind`` to its adapter.
 """
 
-from sluicegate.providers import openai
-from sluicegate.providers.base import ProviderAdapter, UpstreamFailure, UpstreamRequest
+from sluicegate.providers import deepinfra, openai
+from sluicegate.providers.base import (
+    ModelProfile,
+    ProviderAdapter,
+    UpstreamFailure,
+    UpstreamRequest,
+)
 
-ADAPTERS: dict[str, ProviderAdapter] = {openai.ADAPTER.kind: openai.ADAPTER}
+ADAPTERS: dict[str, ProviderAdapter] = {
+    adapter.kind: adapter for adapter in (openai.ADAPTER, deepinfra.ADAPTER)
+}
 
-__all__ = ["ADAPTERS", "ProviderAdapter", "UpstreamFailure", "UpstreamRequest"]
+__all__ = ["ADAPTERS", "ModelProfile", "ProviderAdapter", "UpstreamFailure", "UpstreamRequest"]

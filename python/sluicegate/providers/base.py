@@ -1,4 +1,4 @@
-"""What every provider adapter is: data plus two pure functions (no I/O here).
+"""What every provider adapter is: data plus pure functions (no I/O here).
 
 An adapter builds the native upstream request from the client's OpenAI request and classifies
 the upstream's error answers. The transcoder dialect it names turns the native answer back into
@@ -7,12 +7,24 @@ OpenAI bytes. Adding a provider of an existing dialect is a config entry, not co
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
+from sluicegate._core import ChatTemplate
 from sluicegate.chat import ChatRequest
-from sluicegate.config import ProviderConfig
+from sluicegate.config import ModelSettings, ProviderConfig
+from sluicegate.embeddings import EmbeddingsRequest
 from sluicegate.errors import GatewayError
+
+
+@dataclass(frozen=True, slots=True)
+class ModelProfile:
+    """What the gateway knows about the upstream model before it builds a request."""
+
+    upstream_model: str  # spelled as the upstream spells it
+    settings: ModelSettings  # from the config ([providers.model_settings."<id>"])
+    template: ChatTemplate | None = None  # set for kinds that take a raw prompt
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +37,8 @@ class UpstreamRequest:
     body: bytes
     stream: bool
     dialect: str  # the StreamTranscoder dialect that reads the answer
+    # Keyword arguments for StreamTranscoder beyond the common ones (stop, think, logprobs...).
+    transcoder: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +53,39 @@ class UpstreamFailure:
     retryable: bool
 
 
+def no_embeddings(
+    provider: ProviderConfig, profile: ModelProfile, request: EmbeddingsRequest, key: str | None
+) -> UpstreamRequest:
+    raise GatewayError(
+        400,
+        f"Provider '{provider.name}' ({provider.kind}) does not serve embeddings through "
+        "sluicegate; use an embedding model of a provider that does (see docs/providers.md).",
+        "invalid_request_error",
+        "embeddings_not_supported",
+        "model",
+    )
+
+
+def same_entry(item: dict[str, Any]) -> dict[str, Any]:
+    return item
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderAdapter:
     kind: str
     dialect: str
-    build_chat: Callable[[ProviderConfig, str, ChatRequest, str | None], UpstreamRequest]
+    build_chat: Callable[[ProviderConfig, ModelProfile, ChatRequest, str | None], UpstreamRequest]
     classify_error: Callable[[ProviderConfig, int, bytes, str | None], UpstreamFailure]
     models_url: Callable[[ProviderConfig], str | None]
     auth_headers: Callable[[str | None], tuple[tuple[str, str], ...]]
+    # Embeddings: the native request, and the native answer → the OpenAI body.
+    build_embeddings: Callable[
+        [ProviderConfig, ModelProfile, EmbeddingsRequest, str | None], UpstreamRequest
+    ] = no_embeddings
+    read_embeddings: Callable[[EmbeddingsRequest, bytes], bytes] | None = None
+    # One upstream model-list item → the /v1/models entry (extra fields such as pricing).
+    model_entry: Callable[[dict[str, Any]], dict[str, Any]] = same_entry
+    # The upstream needs a rendered prompt (a chat template) instead of messages.
+    templated: bool = False
+    # The upstream's ids have a canonical casing that clients need not type.
+    case_insensitive_ids: bool = False

@@ -13,7 +13,14 @@ import orjson
 
 from sluicegate.chat import ChatRequest
 from sluicegate.config import ProviderConfig
-from sluicegate.providers.base import ProviderAdapter, UpstreamFailure, UpstreamRequest
+from sluicegate.embeddings import EmbeddingsRequest
+from sluicegate.errors import GatewayError
+from sluicegate.providers.base import (
+    ModelProfile,
+    ProviderAdapter,
+    UpstreamFailure,
+    UpstreamRequest,
+)
 from sluicegate.providers.failures import classify_status
 
 DIALECT = "openai"
@@ -24,10 +31,10 @@ def auth_headers(api_key: str | None) -> tuple[tuple[str, str], ...]:
 
 
 def build_chat(
-    provider: ProviderConfig, upstream_model: str, request: ChatRequest, api_key: str | None
+    provider: ProviderConfig, profile: ModelProfile, request: ChatRequest, api_key: str | None
 ) -> UpstreamRequest:
     body: dict[str, Any] = dict(request.body)
-    body["model"] = upstream_model
+    body["model"] = profile.upstream_model
     if request.stream:
         options = dict(body.get("stream_options") or {})
         options["include_usage"] = True
@@ -79,6 +86,45 @@ def models_url(provider: ProviderConfig) -> str | None:
     return f"{provider.base_url}/models"
 
 
+def build_embeddings(
+    provider: ProviderConfig, profile: ModelProfile, request: EmbeddingsRequest, api_key: str | None
+) -> UpstreamRequest:
+    body = dict(request.body)
+    body["model"] = profile.upstream_model
+    headers = (
+        ("content-type", "application/json"),
+        ("accept", "application/json"),
+        *auth_headers(api_key),
+        *provider.headers,
+    )
+    return UpstreamRequest(
+        method="POST",
+        url=f"{provider.base_url}/embeddings",
+        headers=headers,
+        body=orjson.dumps(body),
+        stream=False,
+        dialect=DIALECT,
+    )
+
+
+def read_embeddings(request: EmbeddingsRequest, body: bytes) -> bytes:
+    """The upstream's OpenAI answer, under the model name the client used."""
+    try:
+        parsed = orjson.loads(body)
+        if not isinstance(parsed, dict) or not isinstance(parsed.get("data"), list):
+            raise ValueError
+    except (orjson.JSONDecodeError, ValueError):
+        raise GatewayError(
+            502,
+            "The upstream answered the embeddings request with something that is not an "
+            "OpenAI embeddings list. Retry, or check the model is an embedding model.",
+            "upstream_error",
+            "upstream_bad_response",
+        ) from None
+    parsed["model"] = request.model
+    return orjson.dumps(parsed)
+
+
 ADAPTER = ProviderAdapter(
     kind="openai",
     dialect=DIALECT,
@@ -86,4 +132,6 @@ ADAPTER = ProviderAdapter(
     classify_error=classify_error,
     models_url=models_url,
     auth_headers=auth_headers,
+    build_embeddings=build_embeddings,
+    read_embeddings=read_embeddings,
 )

@@ -1,0 +1,355 @@
+"""DeepInfra's native inference API: ``POST {base}/v1/inference/{model}`` (PROTOCOLS.md §1).
+
+The native API takes one raw prompt, so the conversation is rendered through the model's chat
+template here, and the template's end-of-turn strings join the ``stop`` list. Every native knob
+the OpenAI request can express is mapped (and range-checked, so a bad value is the client's 400
+naming the field rather than the upstream's 422). The answer is DeepInfra's token-event stream
+or its JSON body, read by the ``deepinfra`` transcoder dialect; embeddings use the same URL with
+``{"inputs": [...]}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+
+from sluicegate.chat import ChatRequest
+from sluicegate.config import ProviderConfig
+from sluicegate.embeddings import EmbeddingsRequest, embeddings_body
+from sluicegate.errors import GatewayError
+from sluicegate.providers.base import (
+    ModelProfile,
+    ProviderAdapter,
+    UpstreamFailure,
+    UpstreamRequest,
+)
+from sluicegate.providers.failures import classify_status
+from sluicegate.providers.openai import auth_headers
+from sluicegate.sampling import knob_problem
+
+DIALECT = "deepinfra"
+MAX_RESPONSES = 2  # DeepInfra's num_responses limit; not with streaming
+# The OpenAI request fields that go upstream under the same name.
+_KNOBS = (
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "repetition_penalty",
+    "presence_penalty",
+    "frequency_penalty",
+    "seed",
+)
+# A rough tokens-per-character ratio, for the prompt-size estimate used only when the upstream
+# reports no token counts (the usage is then marked estimated).
+_CHARS_PER_TOKEN = 4
+
+
+def _invalid(message: str, param: str | None, code: str = "invalid_value") -> GatewayError:
+    return GatewayError(400, message, "invalid_request_error", code, param)
+
+
+def inference_url(provider: ProviderConfig, model: str) -> str:
+    return f"{provider.base_url}/v1/inference/{quote(model, safe='/:@-._~')}"
+
+
+def _refuse_tools(provider: ProviderConfig, body: dict[str, Any]) -> None:
+    uses_tools = bool(body.get("tools")) or any(
+        isinstance(m, dict) and (m.get("role") == "tool" or m.get("tool_calls"))
+        for m in body["messages"]
+    )
+    if uses_tools:
+        raise _invalid(
+            f"Tool calling through the native DeepInfra API (provider '{provider.name}') is not "
+            "supported yet. Remove 'tools' and tool messages, or send this request to a provider "
+            "of kind openai (e.g. DeepInfra's OpenAI-compatible endpoint).",
+            "tools",
+            "tools_not_supported",
+        )
+
+
+def _text_of(content: Any, where: str) -> str:
+    """A message's content as the plain text a prompt can hold."""
+    if content is None or isinstance(content, str):
+        return content or ""
+    parts: list[str] = []
+    for i, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text" and isinstance(part.get("text"), str):
+            parts.append(part["text"])
+        else:
+            raise _invalid(
+                f"'{where}.content[{i}]' is a {kind or 'non-text'} part; the native DeepInfra API "
+                "takes text only. Send text parts, or use a provider of kind openai for images.",
+                f"{where}.content",
+                "unsupported_content",
+            )
+    return "\n".join(parts)
+
+
+def template_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The conversation as chat templates expect it: role and text content (plus the assistant's
+    earlier ``reasoning_content``, which some templates render). ``developer`` is ``system``."""
+    out: list[dict[str, Any]] = []
+    for i, message in enumerate(messages):
+        role = message["role"]
+        item: dict[str, Any] = {
+            "role": "system" if role == "developer" else role,
+            "content": _text_of(message.get("content"), f"messages[{i}]"),
+        }
+        if isinstance(message.get("reasoning_content"), str):
+            item["reasoning_content"] = message["reasoning_content"]
+        out.append(item)
+    return out
+
+
+def _template_variables(body: dict[str, Any]) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    effort = body.get("reasoning_effort")
+    if effort is not None:
+        # Templates with a thinking switch read one of these (Qwen3: enable_thinking,
+        # DeepSeek V3.1: thinking); others ignore them.
+        extra["enable_thinking"] = extra["thinking"] = effort != "none"
+    kwargs = body.get("chat_template_kwargs")
+    if kwargs is not None:
+        if not isinstance(kwargs, dict):
+            raise _invalid(
+                "'chat_template_kwargs' must be an object of template variables, "
+                'e.g. {"enable_thinking": false}.',
+                "chat_template_kwargs",
+                "invalid_type",
+            )
+        extra.update(kwargs)
+    return extra
+
+
+def render_prompt(profile: ModelProfile, body: dict[str, Any]) -> str:
+    template = profile.template
+    assert template is not None, "a templated provider always gets a template"
+    extra = _template_variables(body)
+    try:
+        return template.render(
+            orjson.dumps(template_messages(body["messages"])),
+            add_generation_prompt=True,
+            extra_json=orjson.dumps(extra) if extra else None,
+        )
+    except ValueError as exc:
+        raise _invalid(
+            f"The chat template of '{profile.upstream_model}' ({template.name}) cannot render "
+            f"this conversation: {exc}. Fix the messages (e.g. roles must alternate user/"
+            "assistant) or configure another chat_template for the model.",
+            "messages",
+            "chat_template_error",
+        ) from None
+
+
+def _stop_list(body: dict[str, Any], profile: ModelProfile) -> list[str]:
+    stop = body.get("stop")
+    client = [stop] if isinstance(stop, str) else list(stop or ())
+    if any(not s for s in client):
+        raise _invalid("'stop' must not contain empty strings.", "stop")
+    template = profile.template.stop if profile.template is not None else []
+    return list(dict.fromkeys([*client, *template, *profile.settings.stop]))
+
+
+def native_parameters(body: dict[str, Any], profile: ModelProfile, stream: bool) -> dict[str, Any]:
+    """The native knobs: the model's configured defaults, then what the request says."""
+    params: dict[str, Any] = dict(profile.settings.params)
+    for name in _KNOBS:
+        value = body.get(name)
+        if value is None:
+            continue
+        problem = knob_problem(name, value)
+        if problem:
+            raise _invalid(f"'{name}' {problem}.", name)
+        params[name] = value
+    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+    if max_tokens is not None:
+        params["max_new_tokens"] = max_tokens
+    n = body.get("n") or 1
+    if n > 1 and stream:
+        raise _invalid(
+            "'n' greater than 1 cannot be streamed by the native DeepInfra API; set stream to "
+            "false or n to 1.",
+            "n",
+        )
+    if n > MAX_RESPONSES:
+        raise _invalid(f"'n' is {n}; the native DeepInfra API returns at most 2 answers.", "n")
+    if n > 1:
+        params["num_responses"] = n
+    response_format = body.get("response_format")
+    if response_format is not None:
+        kind = response_format.get("type") if isinstance(response_format, dict) else None
+        if kind == "json_object":
+            params["response_format"] = {"type": "json_object"}
+        elif kind != "text":
+            raise _invalid(
+                '\'response_format\' must be {"type": "json_object"} or {"type": "text"} '
+                "for the native DeepInfra API (json_schema is not available there).",
+                "response_format",
+            )
+    top = body.get("top_logprobs")
+    if top is not None:
+        if isinstance(top, bool) or not isinstance(top, int) or not 0 <= top <= 20:
+            raise _invalid("'top_logprobs' must be a whole number from 0 to 20.", "top_logprobs")
+        if top and body.get("logprobs"):
+            params["top_n_tokens"] = top  # TGI's name, which DeepInfra's native API inherits
+    return params
+
+
+def build_chat(
+    provider: ProviderConfig, profile: ModelProfile, request: ChatRequest, api_key: str | None
+) -> UpstreamRequest:
+    body = request.body
+    _refuse_tools(provider, body)
+    prompt = render_prompt(profile, body)
+    stop = _stop_list(body, profile)
+    native: dict[str, Any] = {"input": prompt, "stream": request.stream}
+    native.update(native_parameters(body, profile, request.stream))
+    if stop:
+        native["stop"] = stop
+    headers = (
+        ("content-type", "application/json"),
+        ("accept", "text/event-stream" if request.stream else "application/json"),
+        *auth_headers(api_key),
+        *provider.headers,
+    )
+    # A prompt that ends inside an opened think block (R1, Qwen3 thinking) makes the model's
+    # first words reasoning, without a <think> of its own.
+    think = "open" if prompt.rstrip().endswith("<think>") else "auto"
+    return UpstreamRequest(
+        method="POST",
+        url=inference_url(provider, profile.upstream_model),
+        headers=headers,
+        body=orjson.dumps(native),
+        stream=request.stream,
+        dialect=DIALECT,
+        transcoder={
+            "logprobs": bool(body.get("logprobs")),
+            "stop": stop,
+            "think": think,
+            "max_tokens": native.get("max_new_tokens"),
+            "prompt_tokens": max(1, len(prompt) // _CHARS_PER_TOKEN),
+        },
+    )
+
+
+def error_message(body: bytes) -> tuple[str | None, str | None]:
+    """The message and type of a DeepInfra error body: ``{"error": "..."}`` (DeepError),
+    ``{"error": {"message": ...}}``, FastAPI's ``{"detail": ...}``, or the in-stream
+    ``{"error_type", "error_message"}``."""
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None, None
+    if not isinstance(parsed, dict):
+        return None, None
+    error = parsed.get("error")
+    if isinstance(error, str):
+        return error, None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        code = error.get("code")
+        return error["message"], code if isinstance(code, str) and code else None
+    if isinstance(parsed.get("error_message"), str):
+        return parsed["error_message"], None
+    detail = parsed.get("detail")
+    if isinstance(detail, str):
+        return detail, None
+    if isinstance(detail, list):
+        problems = []
+        for item in detail:
+            if isinstance(item, dict):
+                where = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
+                problems.append(f"{where}: {item.get('msg')}" if where else str(item.get("msg")))
+        return "; ".join(problems) or None, None
+    return None, None
+
+
+def classify_error(
+    provider: ProviderConfig, status: int, body: bytes, retry_after: str | None
+) -> UpstreamFailure:
+    message, code = error_message(body)
+    return classify_status(provider, status, message, code, retry_after)
+
+
+def models_url(provider: ProviderConfig) -> str | None:
+    # The OpenAI-style list carries context length and pricing only with this filter.
+    return f"{provider.base_url}/v1/openai/models?filter=with_meta"
+
+
+def model_entry(item: dict[str, Any]) -> dict[str, Any]:
+    """A catalog item with its metadata lifted to the top: ``context_length``, ``max_tokens``,
+    ``pricing`` (USD per 1M tokens, as DeepInfra states it) and ``tags``."""
+    entry = {k: v for k, v in item.items() if k != "metadata"}
+    metadata = item.get("metadata")
+    if isinstance(metadata, dict):
+        for key in ("context_length", "max_tokens", "pricing", "tags", "description"):
+            if metadata.get(key) is not None:
+                entry[key] = metadata[key]
+    return entry
+
+
+def build_embeddings(
+    provider: ProviderConfig, profile: ModelProfile, request: EmbeddingsRequest, api_key: str | None
+) -> UpstreamRequest:
+    if request.dimensions is not None:
+        raise _invalid(
+            "'dimensions' is not available through the native DeepInfra API; leave it out.",
+            "dimensions",
+        )
+    headers = (
+        ("content-type", "application/json"),
+        ("accept", "application/json"),
+        *auth_headers(api_key),
+        *provider.headers,
+    )
+    return UpstreamRequest(
+        method="POST",
+        url=inference_url(provider, profile.upstream_model),
+        headers=headers,
+        body=orjson.dumps({"inputs": request.inputs}),
+        stream=False,
+        dialect=DIALECT,
+    )
+
+
+def read_embeddings(request: EmbeddingsRequest, body: bytes) -> bytes:
+    """``{"embeddings": [[...]], "input_tokens", "inference_status": {"cost"}}`` → OpenAI."""
+    try:
+        parsed = orjson.loads(body)
+        vectors = parsed["embeddings"]
+        if not isinstance(vectors, list) or len(vectors) != len(request.inputs):
+            raise ValueError
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        raise GatewayError(
+            502,
+            "DeepInfra answered the embeddings request with something that is not its "
+            "embeddings format. Retry, or check the model is an embedding model.",
+            "upstream_error",
+            "upstream_bad_response",
+        ) from None
+    status = parsed.get("inference_status") or {}
+    tokens = parsed.get("input_tokens", status.get("tokens_input"))
+    usage: dict[str, Any] = {"prompt_tokens": tokens or 0, "total_tokens": tokens or 0}
+    if tokens is None:
+        usage["estimated"] = True
+    if status.get("cost") is not None:
+        usage["estimated_cost"] = status["cost"]
+    return embeddings_body(request, vectors, usage)
+
+
+ADAPTER = ProviderAdapter(
+    kind="deepinfra",
+    dialect=DIALECT,
+    build_chat=build_chat,
+    classify_error=classify_error,
+    models_url=models_url,
+    auth_headers=auth_headers,
+    build_embeddings=build_embeddings,
+    read_embeddings=read_embeddings,
+    model_entry=model_entry,
+    templated=True,
+    case_insensitive_ids=True,
+)
