@@ -227,6 +227,13 @@ def test_upstream_errors_are_mapped_never_passed_through() -> None:
     assert not bad.retryable
 
 
+def test_deepinfras_over_long_input_500_is_a_context_error() -> None:
+    body = b'{"error": {"message": "Requested input length 99009 exceeds maximum input length 8192"}}'
+    failure = deepinfra.classify_error(PROVIDER, 500, body, None)
+    assert failure.error.status == 400 and failure.error.code == "context_length_exceeded"
+    assert "maximum context length" in failure.error.message and not failure.retryable
+
+
 def test_catalog_items_lift_their_metadata() -> None:
     item = {
         "id": "Qwen/Qwen3-Max",

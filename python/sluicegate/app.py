@@ -276,6 +276,13 @@ class Gateway:
     ) -> None:
         usage = transcoder.usage or {}
         error = transcoder.error
+        extra = ""
+        if usage.get("estimated"):
+            extra += " usage=estimated"
+        if usage.get("estimated_cost") is not None:
+            extra += f" cost_usd={usage['estimated_cost']}"
+        if error:
+            extra += f" error={error.get('code')}"
         log.info(
             "chat model=%s provider=%s stream=%s finish=%s prompt_tokens=%s "
             "completion_tokens=%s%s ms=%.1f",
@@ -285,7 +292,7 @@ class Gateway:
             transcoder.finish_reason,
             usage.get("prompt_tokens"),
             usage.get("completion_tokens"),
-            f" error={error.get('code')}" if error else "",
+            extra,
             (time.monotonic() - started) * 1000,
         )
 

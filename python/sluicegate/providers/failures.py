@@ -15,7 +15,7 @@ from sluicegate.providers.base import UpstreamFailure
 
 _CONTEXT_WORDS = re.compile(
     r"context length|context window|maximum context|too many tokens|prompt is too long"
-    r"|input is too long|tokens \+ `?max_new_tokens",
+    r"|input is too long|tokens \+ `?max_new_tokens|exceeds maximum input length",
     re.IGNORECASE,
 )
 _MAX_UPSTREAM_MESSAGE = 500
@@ -58,7 +58,10 @@ def classify_status(
             GatewayError(client_status, message, type_, code, None, headers), retryable
         )
 
-    if status in (400, 413, 422) and upstream_message and _CONTEXT_WORDS.search(upstream_message):
+    # DeepInfra answers an over-long prompt with a 500 ("Requested input length 99009 exceeds
+    # maximum input length 8192"); it is still the client's context problem, not an outage.
+    context_status = status in (400, 413, 422, 500)
+    if context_status and upstream_message and _CONTEXT_WORDS.search(upstream_message):
         return fail(
             400,
             f"This model's maximum context length was exceeded (provider '{name}'{said}). "
