@@ -1,0 +1,123 @@
+"""Per-key cool-downs and per-route circuit breakers: the memory that lets the router skip
+what is known to be failing.
+
+Both are plain objects with an injectable clock (``time.monotonic`` by default), so their rules
+are tested without waiting. They hold state for one process; replicas that must share it use
+Redis (not built yet).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+Clock = Callable[[], float]
+
+DEFAULT_RATE_LIMIT_COOLDOWN = (
+    30.0  # seconds a 429'd key rests when the upstream gave no Retry-After
+)
+DEFAULT_AUTH_COOLDOWN = 300.0  # seconds a key the upstream refused (401/403) is left out
+MAX_COOLDOWN = 3600.0  # a Retry-After beyond this is capped: an hour is long enough to re-check
+
+
+def key_fingerprint(key: str) -> str:
+    """How logs name a key: never its value, a short hash that tells keys apart."""
+    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:8]
+
+
+class AllKeysCooling(Exception):
+    """Every key of the provider is resting; ``retry_after`` is when the first one is back."""
+
+    def __init__(self, retry_after: float):
+        super().__init__(f"every key is cooling down for another {retry_after:.0f} s")
+        self.retry_after = retry_after
+
+
+class KeyRing:
+    """A provider's keys, handed out round-robin, skipping keys that are cooling down."""
+
+    def __init__(self, keys: tuple[str, ...], clock: Clock = time.monotonic):
+        self._keys = keys
+        self._clock = clock
+        self._next = 0
+        self._resting_until: dict[str, float] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._keys)
+
+    def take(self) -> str | None:
+        """The next usable key (None for a provider without keys).
+
+        Raises ``AllKeysCooling`` when every key is resting.
+        """
+        if not self._keys:
+            return None
+        now = self._clock()
+        for _ in range(len(self._keys)):
+            key = self._keys[self._next]
+            self._next = (self._next + 1) % len(self._keys)
+            if self._resting_until.get(key, 0.0) <= now:
+                return key
+        raise AllKeysCooling(min(self._resting_until.values()) - now)
+
+    def rest(self, key: str, seconds: float) -> None:
+        """Leave ``key`` out for ``seconds`` (capped at an hour)."""
+        seconds = min(max(seconds, 0.0), MAX_COOLDOWN)
+        until = self._clock() + seconds
+        self._resting_until[key] = max(until, self._resting_until.get(key, 0.0))
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerSettings:
+    failures: int = 5  # consecutive failures that open the circuit
+    open_seconds: float = 30.0  # how long it stays open before one probe is let through
+
+
+class CircuitBreaker:
+    """Closed: requests flow. ``failures`` failures in a row open it: requests are refused
+    for ``open_seconds``. Then it is half-open: one probe request is let through; its success
+    closes the circuit, its failure opens it again for another ``open_seconds``."""
+
+    def __init__(self, settings: BreakerSettings, clock: Clock = time.monotonic):
+        self._settings = settings
+        self._clock = clock
+        self._failures = 0
+        self._open_until: float | None = None
+        self._probing = False
+
+    @property
+    def state(self) -> str:
+        if self._open_until is None:
+            return "closed"
+        if self._clock() < self._open_until or self._probing:
+            return "open"
+        return "half-open"
+
+    def allow(self) -> bool:
+        """Whether a request may go now; in half-open state only the first caller gets a yes."""
+        state = self.state
+        if state == "closed":
+            return True
+        if state == "half-open":
+            self._probing = True
+            return True
+        return False
+
+    def retry_after(self) -> float:
+        """Seconds until the circuit lets a probe through (0 when it would now)."""
+        if self._open_until is None:
+            return 0.0
+        return max(self._open_until - self._clock(), 0.0)
+
+    def success(self) -> None:
+        self._failures = 0
+        self._open_until = None
+        self._probing = False
+
+    def failure(self) -> None:
+        self._failures += 1
+        if self._probing or self._failures >= self._settings.failures:
+            self._open_until = self._clock() + self._settings.open_seconds
+            self._probing = False
