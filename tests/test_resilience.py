@@ -35,10 +35,10 @@ def test_all_keys_resting_says_when_the_first_is_back() -> None:
     clock = Clock()
     ring = KeyRing(("a", "b"), clock)
     ring.rest("a", 20)
-    ring.rest("b", 5)
+    ring.rest("b", 5, "refused")
     with pytest.raises(AllKeysCooling) as info:
         ring.take()
-    assert info.value.retry_after == 5
+    assert info.value.retry_after == 5 and info.value.reason == "refused"
     clock.now += 5
     assert ring.take() == "b"
 

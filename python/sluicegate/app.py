@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -25,6 +26,11 @@ from sluicegate.embeddings import parse_embeddings_request
 from sluicegate.errors import GatewayError
 from sluicegate.models import ModelCatalog
 from sluicegate.profiles import ModelProfiles
+from sluicegate.resilience import (
+    DEFAULT_AUTH_COOLDOWN,
+    DEFAULT_RATE_LIMIT_COOLDOWN,
+    key_fingerprint,
+)
 from sluicegate.routing import Route, RouteTable
 from sluicegate.server import Request, Response, ServerLimits, StreamingResponse, serve
 from sluicegate.upstream import (
@@ -86,6 +92,17 @@ def _json(status: int, payload: object, headers: list[tuple[str, str]] | None = 
     return Response(status, orjson.dumps(payload), headers or [])
 
 
+def _key_rest_seconds(status: int, retry_after: str | None) -> float:
+    """How long a key rests after the upstream answered ``status`` to it."""
+    if status != 429:
+        return DEFAULT_AUTH_COOLDOWN
+    try:
+        seconds = float(retry_after) if retry_after else DEFAULT_RATE_LIMIT_COOLDOWN
+    except ValueError:  # an HTTP date, or garbage
+        seconds = DEFAULT_RATE_LIMIT_COOLDOWN
+    return seconds if math.isfinite(seconds) else DEFAULT_RATE_LIMIT_COOLDOWN
+
+
 class Gateway:
     def __init__(
         self,
@@ -145,7 +162,7 @@ class Gateway:
         try:
             response = exchange.response
             if not response.is_success:
-                await self._raise_upstream_error(route, response)
+                await self._raise_upstream_error(route, response, key)
             transcoder = StreamTranscoder(
                 upstream_request.dialect,
                 chat.model,
@@ -179,28 +196,37 @@ class Gateway:
         exchange = await open_upstream(self.pool, route.provider, upstream_request)
         try:
             if not exchange.response.is_success:
-                await self._raise_upstream_error(route, exchange.response)
+                await self._raise_upstream_error(route, exchange.response, key)
             body = await self._read_whole(route, exchange.response)
         finally:
             await exchange.aclose()
         assert route.adapter.read_embeddings is not None
         return Response(200, route.adapter.read_embeddings(wanted, body))
 
-    async def _raise_upstream_error(self, route: Route, response: httpx.Response) -> None:
+    async def _raise_upstream_error(
+        self, route: Route, response: httpx.Response, key: str | None
+    ) -> None:
         try:
             body = await read_body(response, MAX_ERROR_BODY_BYTES, route.provider.timeouts)
         except (GatewayError, IdleTimeout, TotalTimeout, httpx.TransportError):
             body = b""
-        failure = route.adapter.classify_error(
-            route.provider, response.status_code, body, response.headers.get("retry-after")
-        )
+        status = response.status_code
+        retry_after = response.headers.get("retry-after")
+        failure = route.adapter.classify_error(route.provider, status, body, retry_after)
+        rested = ""
+        if key is not None and status in (401, 403, 429):
+            seconds = _key_rest_seconds(status, retry_after)
+            reason = "rate_limited" if status == 429 else "refused"
+            if self.routes.rest_key(route.provider, key, seconds, reason):
+                rested = f"; {key_fingerprint(key)} rests {seconds:g} s"
         log.warning(
-            "provider %s answered HTTP %d for %s → %d %s",
+            "provider %s answered HTTP %d for %s → %d %s%s",
             route.provider.name,
-            response.status_code,
+            status,
             route.upstream_model,
             failure.error.status,
             failure.error.code,
+            rested,
         )
         raise failure.error
 

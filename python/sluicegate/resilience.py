@@ -28,11 +28,13 @@ def key_fingerprint(key: str) -> str:
 
 
 class AllKeysCooling(Exception):
-    """Every key of the provider is resting; ``retry_after`` is when the first one is back."""
+    """Every key of the provider is resting; ``retry_after`` is when the first one is back,
+    ``reason`` why that one rests ("rate_limited" or "refused")."""
 
-    def __init__(self, retry_after: float):
-        super().__init__(f"every key is cooling down for another {retry_after:.0f} s")
+    def __init__(self, retry_after: float, reason: str):
+        super().__init__(f"every key is resting ({reason}) for another {retry_after:.0f} s")
         self.retry_after = retry_after
+        self.reason = reason
 
 
 class KeyRing:
@@ -43,6 +45,7 @@ class KeyRing:
         self._clock = clock
         self._next = 0
         self._resting_until: dict[str, float] = {}
+        self._reasons: dict[str, str] = {}
 
     def __bool__(self) -> bool:
         return bool(self._keys)
@@ -60,13 +63,16 @@ class KeyRing:
             self._next = (self._next + 1) % len(self._keys)
             if self._resting_until.get(key, 0.0) <= now:
                 return key
-        raise AllKeysCooling(min(self._resting_until.values()) - now)
+        first = min(self._resting_until, key=self._resting_until.__getitem__)
+        raise AllKeysCooling(self._resting_until[first] - now, self._reasons[first])
 
-    def rest(self, key: str, seconds: float) -> None:
+    def rest(self, key: str, seconds: float, reason: str = "rate_limited") -> None:
         """Leave ``key`` out for ``seconds`` (capped at an hour)."""
         seconds = min(max(seconds, 0.0), MAX_COOLDOWN)
         until = self._clock() + seconds
-        self._resting_until[key] = max(until, self._resting_until.get(key, 0.0))
+        if until > self._resting_until.get(key, 0.0):
+            self._resting_until[key] = until
+            self._reasons[key] = reason
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,13 +7,14 @@ Hugging Face ids need). Knows nothing about wire formats.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterable, Iterator
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sluicegate.config import ProviderConfig
 from sluicegate.errors import GatewayError
 from sluicegate.providers import ADAPTERS, ProviderAdapter
+from sluicegate.resilience import AllKeysCooling, KeyRing
 
 # OpenClaw puts its own provider id in front of ours ("sluicegate/openai/gpt-4o"); it is
 # stripped once, never twice, so a provider really named "sluicegate" still works after it.
@@ -30,8 +31,8 @@ class Route:
 class RouteTable:
     def __init__(self, providers: Iterable[ProviderConfig]):
         self._providers: dict[str, ProviderConfig] = {p.name.lower(): p for p in providers}
-        self._keys: dict[str, Iterator[str]] = {
-            name: itertools.cycle(p.api_keys) for name, p in self._providers.items() if p.api_keys
+        self._keys: dict[str, KeyRing] = {
+            name: KeyRing(p.api_keys) for name, p in self._providers.items()
         }
 
     @property
@@ -47,9 +48,42 @@ class RouteTable:
         return Route(provider, ADAPTERS[provider.kind], upstream_model)
 
     def next_key(self, provider: ProviderConfig) -> str | None:
-        """The key for the next request to ``provider`` (round-robin over its keys)."""
-        keys = self._keys.get(provider.name.lower())
-        return next(keys) if keys else None
+        """The key for the next request to ``provider``: round-robin over its keys, skipping
+        keys that are cooling down. Raises a 429 ``GatewayError`` when every key is resting."""
+        ring = self._keys.get(provider.name.lower())
+        if ring is None:
+            return None
+        try:
+            return ring.take()
+        except AllKeysCooling as cooling:
+            wait = str(max(1, math.ceil(cooling.retry_after)))
+            if cooling.reason == "refused":
+                raise GatewayError(
+                    502,
+                    f"Provider '{provider.name}' refused every API key sluicegate has for it. "
+                    f"The gateway operator must check the keys; they are retried in {wait} s.",
+                    "upstream_auth_error",
+                    "upstream_auth_failed",
+                ) from None
+            raise GatewayError(
+                429,
+                f"Every API key of provider '{provider.name}' is resting after rate limits or "
+                f"refusals. Retry after {wait} s, or add keys (api_keys) to the provider.",
+                "rate_limit_error",
+                "rate_limit_exceeded",
+                headers=(("retry-after", wait),),
+            ) from None
+
+    def rest_key(self, provider: ProviderConfig, key: str, seconds: float, reason: str) -> bool:
+        """Leave ``key`` out of ``provider``'s rotation for ``seconds``; whether it was.
+
+        Only a provider with several keys rests one: with a single key there is nothing to
+        rotate to, so each request asks the upstream again."""
+        ring = self._keys.get(provider.name.lower())
+        if ring is None or len(provider.api_keys) < 2:
+            return False
+        ring.rest(key, seconds, reason)
+        return True
 
     def _not_found(self, model: str) -> GatewayError:
         if self._providers:
