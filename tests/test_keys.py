@@ -10,12 +10,14 @@ from tests.conftest import Simulator, running_gateway, sim_provider
 
 
 def keys_seen(sim: Simulator, since: int) -> list[str]:
-    requests = httpx.get(f"{sim.base_url}/sim/requests", timeout=10).json()["requests"]
-    return [r["headers"]["authorization"] for r in requests[since:]]
+    """The keys of the requests the simulator received after it had received ``since``."""
+    recent = list(sim.state.recent)
+    newer = sim.state.requests - since
+    return [r["headers"]["authorization"] for r in recent[len(recent) - newer :]]
 
 
 def request_count(sim: Simulator) -> int:
-    return len(httpx.get(f"{sim.base_url}/sim/requests", timeout=10).json()["requests"])
+    return sim.state.requests
 
 
 def post(base: str, directive: str) -> httpx.Response:

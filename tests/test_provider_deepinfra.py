@@ -228,7 +228,9 @@ def test_upstream_errors_are_mapped_never_passed_through() -> None:
 
 
 def test_deepinfras_over_long_input_500_is_a_context_error() -> None:
-    body = b'{"error": {"message": "Requested input length 99009 exceeds maximum input length 8192"}}'
+    body = (
+        b'{"error": {"message": "Requested input length 99009 exceeds maximum input length 8192"}}'
+    )
     failure = deepinfra.classify_error(PROVIDER, 500, body, None)
     assert failure.error.status == 400 and failure.error.code == "context_length_exceeded"
     assert "maximum context length" in failure.error.message and not failure.retryable
