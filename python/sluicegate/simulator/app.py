@@ -17,7 +17,7 @@ from sluicegate.server import (
     StreamingResponse,
     serve,
 )
-from sluicegate.simulator import openai
+from sluicegate.simulator import deepinfra, openai
 from sluicegate.simulator.state import SimulatorState
 
 Route = Callable[[Request], Awaitable[Response | StreamingResponse]]
@@ -36,7 +36,31 @@ _ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/healthz"): _healthz,
     ("GET", "/v1/models"): _models,
     ("POST", "/v1/chat/completions"): openai.chat_completions,
+    ("GET", "/v1/openai/models"): deepinfra.list_models,
 }
+# (method, path prefix) -> route, for paths that carry a parameter the route reads itself
+# (a model id, which may hold slashes). Exact routes win; then the longest prefix.
+_PREFIX_ROUTES: dict[tuple[str, str], Route] = {
+    ("POST", deepinfra.INFERENCE_PREFIX): deepinfra.inference,
+}
+
+
+def _route_for(method: str, path: str) -> Route | None:
+    route = _ROUTES.get((method, path))
+    if route is not None:
+        return route
+    best: tuple[int, Route] | None = None
+    for (route_method, prefix), candidate in _PREFIX_ROUTES.items():
+        fits = route_method == method and path.startswith(prefix)
+        if fits and (best is None or len(prefix) > best[0]):
+            best = (len(prefix), candidate)
+    return best[1] if best else None
+
+
+def _known_routes() -> str:
+    exact = [f"{m} {p}" for m, p in _ROUTES]
+    prefixed = [f"{m} {p}{{...}}" for m, p in _PREFIX_ROUTES]
+    return ", ".join(exact + prefixed)
 
 
 def _parsed_body(raw: bytes) -> object:
@@ -83,9 +107,9 @@ def make_simulator_handler(state: SimulatorState | None = None) -> Handler:
             {k.decode("latin-1"): v.decode("latin-1") for k, v in request.headers},
             _parsed_body(request.body),
         )
-        route = _ROUTES.get((request.method, request.path))
+        route = _route_for(request.method, request.path)
         if route is None:
-            known = ", ".join(f"{m} {p}" for m, p in _ROUTES)
+            known = _known_routes()
             message = f"no simulated endpoint {request.method} {request.path}; try: {known}"
             return Response(404, error_body(message, "not_found_error", "unknown_url"))
         try:

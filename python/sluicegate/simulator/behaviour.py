@@ -1,7 +1,16 @@
 """`#sim key=value ...` directives: what a simulated provider should do for one request.
 
 The directive rides in the last user message (so it survives any dialect the gateway rebuilds
-the request into) or in the ``x-sim`` header, which wins key by key.
+the request into) or in the ``x-sim`` header, which wins key by key. Native text-generation
+dialects receive the whole conversation as one rendered prompt; for them the last directive in
+the prompt counts (``find_last_directive``).
+
+Keys beyond the common ones (tokens, timing, status, early endings, garbage, ping, crlf):
+``think=N`` opens the answer with a ``<think>`` block of N reasoning tokens, ``stop_at=N`` ends
+it with the request's first stop string after N answer tokens, ``multibyte=1`` uses answer
+words with multi-byte UTF-8. Native dialects only: ``native_usage=0`` leaves token counts and
+cost out of the answer, ``done=1`` appends ``data: [DONE]``, ``error_style=tgi`` reports an
+in-stream error the way TGI does instead of DeepInfra's way.
 """
 
 from __future__ import annotations
@@ -23,10 +32,16 @@ _INT_KEYS = frozenset(
         "truncate_after",
         "reset_after",
         "stall_after",
+        "think",
+        "stop_at",
     }
 )
-_FLAG_KEYS = frozenset({"garbage", "tool", "usage_on_finish", "ping", "crlf"})
-KNOWN_KEYS = _INT_KEYS | _FLAG_KEYS | {"retry_after"}
+_FLAG_KEYS = frozenset(
+    {"garbage", "tool", "usage_on_finish", "ping", "crlf", "native_usage", "done", "multibyte"}
+)
+# Keys whose value is one word out of a fixed set; the first is the default.
+_CHOICE_KEYS: dict[str, tuple[str, ...]] = {"error_style": ("deepinfra", "tgi")}
+KNOWN_KEYS = _INT_KEYS | _FLAG_KEYS | set(_CHOICE_KEYS) | {"retry_after"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +61,12 @@ class Behaviour:
     usage_on_finish: bool = False
     ping: bool = False
     crlf: bool = False
+    think: int = 0
+    stop_at: int | None = None
+    native_usage: bool = True
+    done: bool = False
+    multibyte: bool = False
+    error_style: str = _CHOICE_KEYS["error_style"][0]
 
 
 def _bad(message: str, key: str | None = None) -> GatewayError:
@@ -73,6 +94,11 @@ def _convert(key: str, value: str, source: str) -> int | bool | str:
         except ValueError:
             raise _bad(f"{source}: retry_after={value} must be a number of seconds", key) from None
         return value
+    if key in _CHOICE_KEYS:
+        if value not in _CHOICE_KEYS[key]:
+            allowed = " or ".join(_CHOICE_KEYS[key])
+            raise _bad(f"{source}: {key}={value} must be {allowed}", key)
+        return value
     if not value.isdigit():
         raise _bad(f"{source}: {key}={value} must be a whole number >= 0", key)
     number = int(value)
@@ -89,6 +115,17 @@ def find_directive(text: str) -> str:
     """The text after ``#sim`` up to the end of its line ("" when there is none)."""
     match = _DIRECTIVE.search(text)
     return match.group(1) if match else ""
+
+
+def find_last_directive(prompt: str) -> str:
+    """The last directive of a rendered prompt, without the template markup that follows it.
+
+    A chat template puts its end-of-turn markup right after the user's text, on the same line
+    (``#sim tokens=3<|eot_id|>``, ``#sim tokens=3 [/INST]``, ``#sim tokens=3<end_of_turn>``).
+    Directive values never contain ``<`` or ``[``, so the directive ends at the first of them.
+    """
+    found = _DIRECTIVE.findall(prompt)
+    return re.split(r"[<\[]", found[-1], maxsplit=1)[0] if found else ""
 
 
 def parse_behaviour(directive: str, header: str | None = None) -> Behaviour:

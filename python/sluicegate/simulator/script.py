@@ -15,6 +15,13 @@ from sluicegate.simulator.behaviour import Behaviour
 
 # Token i of every answer is WORDS[i % len(WORDS)], so any answer is predictable from its length.
 WORDS = (" The", " quick", " brown", " fox", " jumps", " over", " the", " lazy", " dog", ".")
+# The same idea with multi-byte UTF-8 (2-, 3- and 4-byte characters) for `multibyte=1`.
+MULTIBYTE_WORDS = (" Café", " 🦊", " au", " lait", " in", " 東京", " is", " naïve", " fun", ".")
+# Reasoning token i of a `think=N` block; the newline makes longer blocks read as sentences.
+REASONING_WORDS = ("Let", " me", " think", " this", " through", ".", "\n")
+# A `<think>` block's tags, split across tokens in awkward places as real tokenizers do.
+THINK_OPEN = ("<th", "ink>\n")
+THINK_CLOSE = ("</", "think>\n\n")
 ARGUMENT_FRAGMENT_CHARS = 6
 STALL_SECONDS = 600.0
 
@@ -95,7 +102,7 @@ class Usage:
 
 @dataclass(frozen=True, slots=True)
 class Finish:
-    reason: str  # "stop" | "length" | "tool_calls"
+    reason: str  # "stop" | "length" | "tool_calls" | "stop_sequence"
     usage: Usage
 
 
@@ -136,11 +143,42 @@ class Ask:
     prompt_tokens: int
     max_tokens: int | None = None
     tool: ToolSpec | None = None  # set when the answer must be a tool call
+    # The stop string `stop_at=N` writes; only dialects that echo stop strings (TGI heritage)
+    # set it, so elsewhere `stop_at` has no effect.
+    stop_sequence: str | None = None
+    # The prompt already opened the `<think>` block (e.g. DeepSeek-R1's template ends with
+    # "<think>\n"), so a `think=N` answer starts inside it.
+    think_opened: bool = False
 
 
 def token_text(count: int) -> str:
     """The text of an answer of ``count`` tokens."""
     return "".join(WORDS[i % len(WORDS)] for i in range(count))
+
+
+def answer_tokens(behaviour: Behaviour, ask: Ask) -> tuple[list[str], str]:
+    """The token texts of a complete text answer and its finish reason.
+
+    Reasoning first (``think``), then the answer words, then the stop string when ``stop_at``
+    applies; ``max_tokens`` counts them all, as a model's generation limit does.
+    """
+    texts: list[str] = []
+    if behaviour.think:
+        texts += [] if ask.think_opened else list(THINK_OPEN)
+        texts += [REASONING_WORDS[i % len(REASONING_WORDS)] for i in range(behaviour.think)]
+        texts += THINK_CLOSE
+    words = MULTIBYTE_WORDS if behaviour.multibyte else WORDS
+    reason = "stop"
+    count = behaviour.tokens
+    if behaviour.stop_at is not None and ask.stop_sequence:
+        count, reason = behaviour.stop_at, "stop_sequence"
+    texts += [words[i % len(words)] for i in range(count)]
+    if reason == "stop_sequence":
+        stop = ask.stop_sequence or ""
+        texts += [stop[:1], stop[1:]] if len(stop) > 1 else [stop]
+    if ask.max_tokens is not None and ask.max_tokens < len(texts):
+        texts, reason = texts[: ask.max_tokens], "length"
+    return texts, reason
 
 
 def tool_arguments(tool: ToolSpec) -> str:
@@ -160,11 +198,8 @@ def _units(behaviour: Behaviour, ask: Ask, call_id: str) -> tuple[list[Step], st
             for i in range(0, len(arguments), ARGUMENT_FRAGMENT_CHARS)
         ]
         return units, "tool_calls"
-    count = behaviour.tokens
-    reason = "stop"
-    if ask.max_tokens is not None and ask.max_tokens < count:
-        count, reason = ask.max_tokens, "length"
-    return [Text(WORDS[i % len(WORDS)]) for i in range(count)], reason
+    texts, reason = answer_tokens(behaviour, ask)
+    return [Text(text) for text in texts], reason
 
 
 def _cut(behaviour: Behaviour, sent: int) -> list[Step] | None:
