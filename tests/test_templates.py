@@ -192,6 +192,8 @@ def test_the_matrix_exercises_tools_and_refusals() -> None:
     assert assert_same_as_reference("llama3", CONVERSATIONS["parallel_tool_calls"]) == "raised"
     assert assert_same_as_reference("mistral", CONVERSATIONS["consecutive_users"]) == "raised"
     assert assert_same_as_reference("gemma", CONVERSATIONS["system_user"]) == "raised"
+    assert assert_same_as_reference("gemma3", CONVERSATIONS["system_user"]) == "rendered"
+    assert assert_same_as_reference("gemma3", CONVERSATIONS["consecutive_users"]) == "raised"
 
 
 def test_llama3_tools_are_indented_json_in_the_first_user_turn() -> None:
@@ -240,6 +242,8 @@ DOCUMENTED_PROMPTS = {
     "deepseek": f"{DS_BOS}Be brief.{DS_USER}Hi{DS_ASSISTANT}",
     "mistral": "<s> [INST] Be brief.\n\nHi [/INST]",
     "glm4": "[gMASK]<sop><|system|>\nBe brief.<|user|>\nHi<|assistant|>\n",
+    # Gemma 3 has no system turn either, but folds the system message into the first user turn.
+    "gemma3": "<bos><start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\n",
 }
 
 
@@ -259,6 +263,22 @@ def test_gemma_prompt_as_documented() -> None:
         "<bos><start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\nHello!<end_of_turn>\n"
         "<start_of_turn>user\nBye<end_of_turn>\n<start_of_turn>model\n"
     )
+
+
+def test_gemma3_system_prefix_only_on_the_first_turn_and_content_parts() -> None:
+    messages = [
+        {"role": "system", "content": [{"type": "text", "text": "Be brief."}]},
+        {"role": "user", "content": [{"type": "text", "text": " Hi "}]},
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": "Bye"},
+    ]
+    prompt = rust_render(ChatTemplate.builtin("gemma3"), messages)
+    assert prompt == (
+        "<bos><start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n"
+        "<start_of_turn>model\nHello!<end_of_turn>\n"
+        "<start_of_turn>user\nBye<end_of_turn>\n<start_of_turn>model\n"
+    )
+    assert assert_same_as_reference("gemma3", messages) == "rendered"
 
 
 def test_qwen3_thinking_switch_and_history() -> None:
@@ -335,7 +355,10 @@ MODEL_FAMILIES = {
     "mistralai/Mixtral-8x7B-Instruct-v0.1": "mistral",
     "mistralai/Mixtral-8x22B-Instruct-v0.1": "mistral",
     "google/gemma-2-9b-it": "gemma",
-    "google/gemma-3-27b-it": "gemma",
+    "google/gemma-3-27b-it": "gemma3",
+    "google/gemma-3-4b-it": "gemma3",
+    "google/gemma-3n-E4B-it": "gemma3",
+    "gemma3:12b": "gemma3",
     "THUDM/glm-4-9b-chat": "glm4",
     "deepinfra/meta-llama/Meta-Llama-3.1-8B-Instruct": "llama3",
 }
@@ -366,6 +389,7 @@ FAMILY_STOPS = {
     "deepseek": [f"{DS_EOS}"],
     "mistral": ["</s>"],
     "gemma": ["<end_of_turn>"],
+    "gemma3": ["<end_of_turn>"],
     "glm4": ["<|user|>", "<|observation|>", "<|endoftext|>"],
 }
 
@@ -388,6 +412,7 @@ def test_builtin_special_tokens() -> None:
     assert tokens["deepseek"] == (f"{DS_BOS}", f"{DS_EOS}")
     assert tokens["mistral"] == ("<s>", "</s>")
     assert tokens["gemma"] == ("<bos>", "<eos>")
+    assert tokens["gemma3"] == ("<bos>", "<eos>")
     assert tokens["glm4"] == ("", "<|endoftext|>")
 
 

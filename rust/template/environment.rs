@@ -57,6 +57,7 @@ pub fn hugging_face_environment() -> Environment<'static> {
             .map_err(|_| Error::from(ErrorKind::WriteFailure))
     });
     env.add_filter("tojson", tojson);
+    env.add_test("iterable", is_iterable);
     env.add_function("raise_exception", raise_exception);
     env.add_function("strftime_now", strftime_now);
     env
@@ -96,6 +97,13 @@ fn tojson(value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
     }
     kwargs.assert_all_used()?;
     pythonic::dumps(value, &style).map(Value::from)
+}
+
+/// Python's `iter(x)` succeeds: minijinja iterates `none` as an empty sequence, Python refuses
+/// it, and templates branch on the difference (Gemma 3 raises "Invalid content type" for an
+/// assistant turn whose content is `None`). Undefined stays iterable, as jinja2's `Undefined` is.
+fn is_iterable(value: &Value) -> bool {
+    value.kind() != ValueKind::None && value.try_iter().is_ok()
 }
 
 fn raise_exception(message: Value) -> Result<Value, Error> {
@@ -167,6 +175,16 @@ mod tests {
         );
         let err = render("{{ t | tojson(colour=1) }}", context).unwrap_err();
         assert!(err.to_string().contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn iterable_is_pythons_iter() {
+        let source = "{{ none is iterable }} {{ missing is iterable }} {{ 'ab' is iterable }} \
+                      {{ [1] is iterable }} {{ {} is iterable }} {{ 1 is iterable }}";
+        assert_eq!(
+            render(source, Value::from(())).unwrap(),
+            "False True True True True False"
+        );
     }
 
     #[test]

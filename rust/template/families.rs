@@ -59,12 +59,22 @@ pub const FAMILIES: &[Family] = &[
         patterns: &["mixtral", "mistral-*instruct"],
     },
     Family {
+        name: "gemma3",
+        source: include_str!("builtin/gemma3.jinja"),
+        bos_token: "<bos>",
+        eos_token: "<eos>",
+        stop: &["<end_of_turn>"],
+        // Gemma 3 folds a system message into the first user turn; Gemma 2's template refuses
+        // one, so the two must not share a family ("gemma-3n" ids land here too).
+        patterns: &["gemma-3", "gemma3"],
+    },
+    Family {
         name: "gemma",
         source: include_str!("builtin/gemma.jinja"),
         bos_token: "<bos>",
         eos_token: "<eos>",
         stop: &["<end_of_turn>"],
-        patterns: &["gemma-2", "gemma-3", "gemma2", "gemma3"],
+        patterns: &["gemma-2", "gemma2"],
     },
     Family {
         name: "glm4",
@@ -77,8 +87,8 @@ pub const FAMILIES: &[Family] = &[
 ];
 
 /// The family names, in a stable order for error messages and `BUILTIN_FAMILIES`.
-pub const FAMILY_NAMES: [&str; 7] = [
-    "llama3", "chatml", "qwen3", "deepseek", "mistral", "gemma", "glm4",
+pub const FAMILY_NAMES: [&str; 8] = [
+    "llama3", "chatml", "qwen3", "deepseek", "mistral", "gemma", "gemma3", "glm4",
 ];
 
 /// The family whose pattern occurs in `model_id` (case-insensitive), if any.
@@ -135,6 +145,8 @@ mod tests {
             ("mistralai/Mixtral-8x7B-Instruct-v0.1", "mistral"),
             ("mistralai/Mistral-7B-Instruct-v0.3", "mistral"),
             ("google/gemma-2-9b-it", "gemma"),
+            ("google/gemma-3-27b-it", "gemma3"),
+            ("unsloth/gemma3-4b-it", "gemma3"),
             ("THUDM/glm-4-9b-chat", "glm4"),
         ];
         for (model_id, expected) in cases {

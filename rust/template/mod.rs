@@ -298,6 +298,18 @@ mod tests {
     }
 
     #[test]
+    fn gemma3_folds_the_system_message_into_the_first_user_turn() {
+        let prompt = ChatTemplate::builtin("gemma3")
+            .unwrap()
+            .render(CONVERSATION, true, None, None)
+            .unwrap();
+        assert_eq!(
+            prompt,
+            "<bos><start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\n"
+        );
+    }
+
+    #[test]
     fn unknown_family_lists_the_known_ones() {
         let err = ChatTemplate::builtin("llama2").unwrap_err();
         assert!(
