@@ -20,7 +20,7 @@ import pytest
 from sluicegate import __version__
 from tests.conftest import Simulator
 
-PROVIDER_VARS = re.compile(r"^(OPENAI|DEEPSEEK|NVIDIA|OPENROUTER|VLLM|SLUICEGATE)_")
+PROVIDER_VARS = re.compile(r"^(OPENAI|DEEPSEEK|NVIDIA|OPENROUTER|VLLM|DEEPINFRA|HF|SLUICEGATE)_")
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -109,6 +109,25 @@ def test_bad_config_names_key_and_line(tmp_path) -> None:
     assert "kind" in result.stderr
     assert "line 6" in result.stderr
     assert str(config) in result.stderr
+
+
+def test_a_configured_chat_template_that_cannot_be_used_stops_start_up(tmp_path) -> None:
+    config = tmp_path / "gw.toml"
+    config.write_text(
+        '[[providers]]\nname = "di"\nkind = "deepinfra"\nbase_url = "http://127.0.0.1:9"\n'
+        '[providers.model_settings."acme/m"]\nchat_template = "missing.jinja"\n'
+    )
+    result = run_cli("serve", "--config", str(config))
+    assert result.returncode == 2
+    assert "acme/m" in result.stderr and str(tmp_path / "missing.jinja") in result.stderr
+    (tmp_path / "broken.jinja").write_text("{% if %}")
+    config.write_text(config.read_text().replace("missing.jinja", "broken.jinja"))
+    result = run_cli("serve", "--config", str(config))
+    assert result.returncode == 2
+    assert 'chat template "broken.jinja" has a syntax error on line 1' in result.stderr
+    bad_hub = clean_env(HF_ENDPOINT="ftp://mirror")
+    result = run_cli("serve", "--config", str(config), env=bad_hub)
+    assert result.returncode == 2 and "HF_ENDPOINT" in result.stderr
 
 
 def test_missing_config_file() -> None:

@@ -138,8 +138,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _load(args: argparse.Namespace) -> Config:
     path = args.config or os.environ.get("SLUICEGATE_CONFIG") or None
+    from sluicegate.profiles import check_templates
+
     try:
         config = load_config(path)
+        check_templates(config, os.environ)
     except ConfigError as exc:
         raise CliError(str(exc)) from None
     server = config.server

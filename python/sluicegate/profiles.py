@@ -8,14 +8,17 @@ have a canonical casing need the catalog's spelling; both are cached after the f
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from sluicegate.config import Config, ConfigError, ModelSettings
+from sluicegate.errors import GatewayError
 from sluicegate.models import ModelCatalog
-from sluicegate.providers import ModelProfile
+from sluicegate.providers import ADAPTERS, ModelProfile
 from sluicegate.routing import Route
 
 if TYPE_CHECKING:
-    from sluicegate.templates import TemplateResolver
+    from sluicegate.templates import TemplateOverride, TemplateResolver
 
 
 class ModelProfiles:
@@ -40,14 +43,38 @@ class ModelProfiles:
         settings = provider.settings_for(model)
         if not (chat and adapter.templated):
             return ModelProfile(model, settings)
-        from sluicegate.templates import TemplateOverride
-
-        override = TemplateOverride(
-            chat_template=settings.chat_template,
-            bos_token=settings.bos_token,
-            eos_token=settings.eos_token,
-            stop=settings.stop,
-            base_dir=settings.base_dir,
-        )
-        template = await self._resolver().resolve(model, override)
+        template = await self._resolver().resolve(model, template_override(settings))
         return ModelProfile(model, settings, template)
+
+
+def template_override(settings: ModelSettings) -> TemplateOverride:
+    from sluicegate.templates import TemplateOverride
+
+    return TemplateOverride(
+        chat_template=settings.chat_template,
+        bos_token=settings.bos_token,
+        eos_token=settings.eos_token,
+        stop=settings.stop,
+        base_dir=settings.base_dir,
+    )
+
+
+def check_templates(config: Config, environ: Mapping[str, str]) -> None:
+    """Fail start-up, not a client's request, on a configured chat template that is missing or
+    does not compile, and on a bad ``HF_ENDPOINT``. Raises ``ConfigError``."""
+    templated = [p for p in config.providers if ADAPTERS[p.kind].templated]
+    if not templated:
+        return
+    from sluicegate.templates import HubSource, TemplateResolver
+
+    HubSource.from_env(environ)  # raises ConfigError for a bad HF_ENDPOINT
+    resolver = TemplateResolver()
+    for provider in templated:
+        for model_id, _ in provider.model_settings:
+            settings = provider.settings_for(model_id)
+            if settings.chat_template is None:
+                continue
+            try:
+                resolver.configured(model_id, template_override(settings))
+            except GatewayError as exc:
+                raise ConfigError(f"provider {provider.name}: {exc.message}") from None
