@@ -322,7 +322,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     async def main_fn() -> None:
         async with trio.open_nursery() as nursery:
             bound = await nursery.start(partial(serve_simulator, host, port))
-            log.info("simulator listening on http://%s:%d (OpenAI-compatible: /v1)", host, bound)
+            log.info(
+                "simulator listening on http://%s:%d (OpenAI-compatible: /v1; "
+                "DeepInfra native: /v1/inference/{model})",
+                host,
+                bound,
+            )
             with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
                 async for _ in signals:
                     break
