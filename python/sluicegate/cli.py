@@ -336,13 +336,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return _run_trio(main_fn, host, port)
 
 
-def demo_provider(simulator_port: int) -> ProviderConfig:
-    return ProviderConfig(
-        name="sim",
-        kind="openai",
-        base_url=f"http://127.0.0.1:{simulator_port}/v1",
-        api_keys=(),
-        source="demo simulator",
+def demo_providers(simulator_port: int) -> tuple[ProviderConfig, ...]:
+    """The simulator as two providers: ``sim`` (OpenAI-compatible) and ``sim-native``
+    (DeepInfra's native API, e.g. ``sim-native/meta-llama/Meta-Llama-3.1-8B-Instruct``)."""
+    root = f"http://127.0.0.1:{simulator_port}"
+    return (
+        ProviderConfig("sim", "openai", f"{root}/v1", api_keys=(), source="demo simulator"),
+        ProviderConfig("sim-native", "deepinfra", root, api_keys=(), source="demo simulator"),
     )
 
 
@@ -366,8 +366,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         async with trio.open_nursery() as nursery:
             sim_port = await nursery.start(partial(serve_simulator, "127.0.0.1", 0))
             log.info("simulator listening on http://127.0.0.1:%d", sim_port)
-            others = tuple(p for p in config.providers if p.name != "sim")
-            wired = replace(config, providers=(demo_provider(sim_port), *others))
+            demo = demo_providers(sim_port)
+            names = {p.name for p in demo}
+            others = tuple(p for p in config.providers if p.name not in names)
+            wired = replace(config, providers=(*demo, *others))
             _report_providers(wired)
 
             def announce(port: int) -> None:

@@ -26,7 +26,7 @@ from sluicegate.providers.base import (
     UpstreamRequest,
 )
 from sluicegate.providers.failures import classify_status
-from sluicegate.providers.openai import auth_headers
+from sluicegate.providers.openai import auth_headers, json_headers
 from sluicegate.sampling import knob_problem
 
 DIALECT = "deepinfra"
@@ -210,12 +210,7 @@ def build_chat(
     native.update(native_parameters(body, profile, request.stream))
     if stop:
         native["stop"] = stop
-    headers = (
-        ("content-type", "application/json"),
-        ("accept", "text/event-stream" if request.stream else "application/json"),
-        *auth_headers(api_key),
-        *provider.headers,
-    )
+    headers = json_headers(provider, api_key, stream=request.stream)
     # A prompt that ends inside an opened think block (R1, Qwen3 thinking) makes the model's
     # first words reasoning, without a <think> of its own.
     think = "open" if prompt.rstrip().endswith("<think>") else "auto"
@@ -299,12 +294,7 @@ def build_embeddings(
             "'dimensions' is not available through the native DeepInfra API; leave it out.",
             "dimensions",
         )
-    headers = (
-        ("content-type", "application/json"),
-        ("accept", "application/json"),
-        *auth_headers(api_key),
-        *provider.headers,
-    )
+    headers = json_headers(provider, api_key, stream=False)
     return UpstreamRequest(
         method="POST",
         url=inference_url(provider, profile.upstream_model),

@@ -30,6 +30,18 @@ def auth_headers(api_key: str | None) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {api_key}"),) if api_key else ()
 
 
+def json_headers(
+    provider: ProviderConfig, api_key: str | None, *, stream: bool
+) -> tuple[tuple[str, str], ...]:
+    """The headers of a JSON POST with Bearer auth (OpenAI-compatible and DeepInfra alike)."""
+    return (
+        ("content-type", "application/json"),
+        ("accept", "text/event-stream" if stream else "application/json"),
+        *auth_headers(api_key),
+        *provider.headers,
+    )
+
+
 def build_chat(
     provider: ProviderConfig, profile: ModelProfile, request: ChatRequest, api_key: str | None
 ) -> UpstreamRequest:
@@ -41,12 +53,7 @@ def build_chat(
         body["stream_options"] = options
     else:
         body.pop("stream_options", None)
-    headers = (
-        ("content-type", "application/json"),
-        ("accept", "text/event-stream" if request.stream else "application/json"),
-        *auth_headers(api_key),
-        *provider.headers,
-    )
+    headers = json_headers(provider, api_key, stream=request.stream)
     return UpstreamRequest(
         method="POST",
         url=f"{provider.base_url}/chat/completions",
@@ -91,12 +98,7 @@ def build_embeddings(
 ) -> UpstreamRequest:
     body = dict(request.body)
     body["model"] = profile.upstream_model
-    headers = (
-        ("content-type", "application/json"),
-        ("accept", "application/json"),
-        *auth_headers(api_key),
-        *provider.headers,
-    )
+    headers = json_headers(provider, api_key, stream=False)
     return UpstreamRequest(
         method="POST",
         url=f"{provider.base_url}/embeddings",
