@@ -84,7 +84,7 @@ impl Aggregator {
             so_far.arguments.push_str(call.arguments.unwrap_or(""));
         }
         if let Some(logprobs) = delta.logprobs {
-            let items = logprobs.get().trim();
+            let items = logprobs.trim();
             let items = items
                 .strip_prefix('[')
                 .and_then(|i| i.strip_suffix(']'))
@@ -228,7 +228,6 @@ impl ChoiceSoFar {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::value::RawValue;
     use serde_json::Value;
 
     fn body(agg: &Aggregator, usage: Option<&str>) -> Value {
@@ -318,22 +317,22 @@ mod tests {
     #[test]
     fn reasoning_refusal_and_logprobs_are_kept() {
         let mut agg = Aggregator::new();
-        let lp1 = RawValue::from_string(r#"[{"token":"a"}]"#.into()).unwrap();
-        let lp2 = RawValue::from_string(r#"[ ]"#.into()).unwrap();
-        let lp3 = RawValue::from_string(r#"[{"token":"b"},{"token":"c"}]"#.into()).unwrap();
+        let lp1 = r#"[{"token":"a"}]"#;
+        let lp2 = r#"[ ]"#;
+        let lp3 = r#"[{"token":"b"},{"token":"c"}]"#;
         agg.delta(&ChoiceDelta {
             reasoning: Some("hm"),
-            logprobs: Some(&lp1),
+            logprobs: Some(lp1),
             ..Default::default()
         });
         agg.delta(&ChoiceDelta {
             refusal: Some("no"),
-            logprobs: Some(&lp2),
+            logprobs: Some(lp2),
             ..Default::default()
         });
         agg.delta(&ChoiceDelta {
             refusal: Some("pe"),
-            logprobs: Some(&lp3),
+            logprobs: Some(lp3),
             ..Default::default()
         });
         let v = body(&agg, None);

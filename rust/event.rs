@@ -4,8 +4,6 @@
 //! then writes them as OpenAI chunks (streaming) or merges them into one `chat.completion`
 //! (non-streaming). Strings borrow from the upstream frame, so emitting an event copies nothing.
 
-use serde_json::value::RawValue;
-
 use crate::error::UpstreamError;
 
 /// One piece of a tool call, OpenAI style: only the first piece of a call carries `id`, `type`
@@ -36,8 +34,9 @@ pub struct ChoiceDelta<'a> {
     pub refusal: Option<&'a str>,
     pub tool_calls: &'a [ToolCallDelta<'a>],
     pub function_call: Option<FunctionCallDelta<'a>>,
-    /// The raw array of token logprob objects (`logprobs.content` in OpenAI's shape).
-    pub logprobs: Option<&'a RawValue>,
+    /// The JSON text of the array of token logprob objects (`logprobs.content` in OpenAI's
+    /// shape): copied from the upstream or written by a dialect, always valid JSON.
+    pub logprobs: Option<&'a str>,
 }
 
 impl ChoiceDelta<'_> {

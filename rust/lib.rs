@@ -12,9 +12,11 @@ mod json;
 mod outcome;
 mod sse;
 mod template;
+mod text;
 mod transcoder;
 mod writer;
 
+use crate::dialect::GenerationOptions;
 use crate::error::UpstreamError;
 
 /// Above this many input bytes a call releases the GIL: the work then costs far more than
@@ -29,7 +31,12 @@ struct PyStreamTranscoder {
 #[pymethods]
 impl PyStreamTranscoder {
     #[new]
-    #[pyo3(signature = (dialect, model, *, response_id, created, stream = true, include_usage = false))]
+    #[pyo3(signature = (
+        dialect, model, *, response_id, created, stream = true, include_usage = false,
+        logprobs = false, stop = Vec::new(), think = "auto", max_tokens = None,
+        prompt_tokens = None,
+    ))]
+    #[allow(clippy::too_many_arguments)] // the Python keyword arguments, one by one
     fn new(
         dialect: &str,
         model: &str,
@@ -37,7 +44,14 @@ impl PyStreamTranscoder {
         created: i64,
         stream: bool,
         include_usage: bool,
+        logprobs: bool,
+        stop: Vec<String>,
+        think: &str,
+        max_tokens: Option<u64>,
+        prompt_tokens: Option<u64>,
     ) -> PyResult<Self> {
+        let options = GenerationOptions::new(logprobs, stop, think, max_tokens, prompt_tokens)
+            .map_err(PyValueError::new_err)?;
         transcoder::StreamTranscoder::new(
             dialect,
             model,
@@ -45,6 +59,7 @@ impl PyStreamTranscoder {
             created,
             stream,
             include_usage,
+            options,
         )
         .map(|inner| PyStreamTranscoder { inner })
         .map_err(PyValueError::new_err)
@@ -119,7 +134,11 @@ impl PyStreamTranscoder {
 /// Turns a complete upstream answer (a JSON body or a whole stream) into one `chat.completion`
 /// body or the error envelope.
 #[pyfunction(name = "aggregate")]
-#[pyo3(signature = (dialect, body, model, *, response_id, created))]
+#[pyo3(signature = (
+    dialect, body, model, *, response_id, created, logprobs = false, stop = Vec::new(),
+    think = "auto", max_tokens = None, prompt_tokens = None,
+))]
+#[allow(clippy::too_many_arguments)] // the Python keyword arguments, one by one
 fn aggregate_body<'py>(
     py: Python<'py>,
     dialect: &str,
@@ -127,10 +146,24 @@ fn aggregate_body<'py>(
     model: &str,
     response_id: &str,
     created: i64,
+    logprobs: bool,
+    stop: Vec<String>,
+    think: &str,
+    max_tokens: Option<u64>,
+    prompt_tokens: Option<u64>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let mut inner =
-        transcoder::StreamTranscoder::new(dialect, model, response_id, created, false, false)
-            .map_err(PyValueError::new_err)?;
+    let options = GenerationOptions::new(logprobs, stop, think, max_tokens, prompt_tokens)
+        .map_err(PyValueError::new_err)?;
+    let mut inner = transcoder::StreamTranscoder::new(
+        dialect,
+        model,
+        response_id,
+        created,
+        false,
+        false,
+        options,
+    )
+    .map_err(PyValueError::new_err)?;
     inner.feed(body);
     Ok(PyBytes::new(py, inner.finish()))
 }

@@ -8,7 +8,8 @@
 use std::ops::ControlFlow;
 
 use crate::aggregate::Aggregator;
-use crate::dialect::{openai, Dialect};
+use crate::dialect::tokens::TokenReader;
+use crate::dialect::{openai, Dialect, GenerationOptions};
 use crate::error::{UpstreamError, BAD_RESPONSE};
 use crate::event::Event;
 use crate::outcome::Outcome;
@@ -23,8 +24,14 @@ enum Input {
     Json(Vec<u8>),
 }
 
+/// The dialect and whatever it keeps between upstream reads.
+enum Reader {
+    OpenAi,
+    Tokens(Box<TokenReader>),
+}
+
 pub struct StreamTranscoder {
-    dialect: Dialect,
+    reader: Reader,
     input: Input,
     response: Response,
 }
@@ -57,15 +64,19 @@ impl StreamTranscoder {
         created: i64,
         stream: bool,
         include_usage: bool,
+        options: GenerationOptions,
     ) -> Result<Self, String> {
-        let dialect = Dialect::from_name(dialect)?;
+        let reader = match Dialect::from_name(dialect)? {
+            Dialect::OpenAi => Reader::OpenAi,
+            Dialect::Tokens => Reader::Tokens(Box::new(TokenReader::new(options))),
+        };
         let input = if stream {
             Input::Sse(SseParser::new())
         } else {
             Input::Sniffing(Vec::new())
         };
         Ok(StreamTranscoder {
-            dialect,
+            reader,
             input,
             response: Response {
                 stream,
@@ -87,10 +98,13 @@ impl StreamTranscoder {
         if self.response.closed || self.response.done {
             return &[];
         }
-        let dialect = self.dialect;
+        let reader = &mut self.reader;
         let response = &mut self.response;
         match &mut self.input {
-            Input::Sse(parser) => parser.feed(chunk, &mut |item| response.on_sse(dialect, item)),
+            Input::Sse(parser) => {
+                parser.feed(chunk, &mut |item| response.on_sse(reader, item));
+                response.end_of_read(reader);
+            }
             Input::Json(body) => body.extend_from_slice(chunk),
             Input::Sniffing(head) => {
                 head.extend_from_slice(chunk);
@@ -100,7 +114,8 @@ impl StreamTranscoder {
                     Some(false) => {
                         let head = std::mem::take(head);
                         let mut parser = SseParser::new();
-                        parser.feed(&head, &mut |item| response.on_sse(dialect, item));
+                        parser.feed(&head, &mut |item| response.on_sse(reader, item));
+                        response.end_of_read(reader);
                         self.input = Input::Sse(parser);
                     }
                 }
@@ -121,6 +136,7 @@ impl StreamTranscoder {
     pub fn abort(&mut self, error: UpstreamError) -> &[u8] {
         self.response.out.clear();
         if !self.response.closed {
+            self.response.end_without_final(&mut self.reader);
             self.response.fail(error);
         }
         self.finish_into();
@@ -131,12 +147,15 @@ impl StreamTranscoder {
         if self.response.done {
             return;
         }
-        let dialect = self.dialect;
+        let reader = &mut self.reader;
         let response = &mut self.response;
         match &mut self.input {
             Input::Sse(parser) => {
-                parser.finish(&mut |item| response.on_sse(dialect, item));
+                parser.finish(&mut |item| response.on_sse(reader, item));
                 response.looked_like_sse = parser.saw_sse_line();
+                if !response.closed {
+                    response.end_without_final(reader);
+                }
             }
             Input::Sniffing(_) => {
                 if !response.closed {
@@ -146,7 +165,7 @@ impl StreamTranscoder {
             Input::Json(body) => {
                 if !response.closed {
                     let body = std::mem::take(body);
-                    response.on_json_body(dialect, &body);
+                    response.on_json_body(reader, &body);
                 }
             }
         }
@@ -174,8 +193,8 @@ impl StreamTranscoder {
     }
 }
 
-/// `Some(true)` for a JSON body, `Some(false)` for a stream, `None` while only a BOM prefix or
-/// whitespace has arrived.
+/// `Some(true)` for a JSON body (an object, or an array: TGI's compat route), `Some(false)` for
+/// a stream, `None` while only a BOM prefix or whitespace has arrived.
 fn sniff(head: &[u8]) -> Option<bool> {
     if head.len() < BOM.len() && BOM.starts_with(head) {
         return None;
@@ -183,14 +202,27 @@ fn sniff(head: &[u8]) -> Option<bool> {
     let body = head.strip_prefix(BOM).unwrap_or(head);
     body.iter()
         .find(|b| !b.is_ascii_whitespace())
-        .map(|&b| b == b'{')
+        .map(|&b| b == b'{' || b == b'[')
 }
 
 impl Response {
-    fn on_sse(&mut self, dialect: Dialect, item: SseItem<'_>) -> ControlFlow<()> {
+    fn on_sse(&mut self, reader: &mut Reader, item: SseItem<'_>) -> ControlFlow<()> {
         if self.closed {
             return ControlFlow::Break(());
         }
+        match reader {
+            Reader::OpenAi => self.on_openai_sse(item),
+            Reader::Tokens(tokens) => match item {
+                SseItem::TooLarge => {
+                    tokens.end_without_final(&mut |event| self.apply(event))?;
+                    self.apply(Event::Error(UpstreamError::event_too_large()))
+                }
+                SseItem::Event(event) => tokens.on_event(&event, &mut |event| self.apply(event)),
+            },
+        }
+    }
+
+    fn on_openai_sse(&mut self, item: SseItem<'_>) -> ControlFlow<()> {
         let event = match item {
             SseItem::TooLarge => return self.apply(Event::Error(UpstreamError::event_too_large())),
             SseItem::Event(event) => event,
@@ -203,49 +235,73 @@ impl Response {
                 error
             }
         };
-        match dialect {
-            Dialect::OpenAi => match openai::classify(&event) {
-                openai::Frame::Skip => ControlFlow::Continue(()),
-                openai::Frame::Done => self.apply(Event::Done),
-                openai::Frame::Error(error) => self.apply(Event::Error(failed(error))),
-                openai::Frame::Chunk(text) if self.stream => {
-                    match openai::rewrite_chunk(
-                        text,
-                        &self.writer,
-                        &mut self.out,
-                        &mut self.outcome,
-                    ) {
-                        Ok(()) => ControlFlow::Continue(()),
-                        Err(error) => self.apply(Event::Error(failed(error))),
-                    }
+        match openai::classify(&event) {
+            openai::Frame::Skip => ControlFlow::Continue(()),
+            openai::Frame::Done => self.apply(Event::Done),
+            openai::Frame::Error(error) => self.apply(Event::Error(failed(error))),
+            openai::Frame::Chunk(text) if self.stream => {
+                match openai::rewrite_chunk(text, &self.writer, &mut self.out, &mut self.outcome) {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(error) => self.apply(Event::Error(failed(error))),
                 }
-                openai::Frame::Chunk(text) => {
-                    let mut flow = ControlFlow::Continue(());
-                    let translated =
-                        openai::chunk_events(text, &mut |event| flow = self.apply(event));
-                    match translated {
-                        Ok(()) => flow,
-                        Err(error) => self.apply(Event::Error(failed(error))),
-                    }
+            }
+            openai::Frame::Chunk(text) => {
+                let mut flow = ControlFlow::Continue(());
+                let translated = openai::chunk_events(text, &mut |event| flow = self.apply(event));
+                match translated {
+                    Ok(()) => flow,
+                    Err(error) => self.apply(Event::Error(failed(error))),
                 }
-            },
+            }
         }
     }
 
-    fn on_json_body(&mut self, dialect: Dialect, body: &[u8]) {
+    fn on_json_body(&mut self, reader: &Reader, body: &[u8]) {
         let body = body.strip_prefix(BOM).unwrap_or(body);
-        let rewritten = match (dialect, std::str::from_utf8(body)) {
-            (Dialect::OpenAi, Ok(text)) => {
-                openai::rewrite_completion(text, &self.writer, &mut self.out, &mut self.outcome)
-            }
-            (_, Err(_)) => Err(UpstreamError::bad_response()),
+        let Ok(text) = std::str::from_utf8(body) else {
+            return self.fail(UpstreamError::bad_response());
         };
-        match rewritten {
-            Ok(()) => {
-                self.closed = true;
-                self.done = true;
+        match reader {
+            Reader::OpenAi => {
+                match openai::rewrite_completion(
+                    text,
+                    &self.writer,
+                    &mut self.out,
+                    &mut self.outcome,
+                ) {
+                    Ok(()) => {
+                        self.closed = true;
+                        self.done = true;
+                    }
+                    Err(error) => self.fail(error),
+                }
             }
-            Err(error) => self.fail(error),
+            // Translated into events for the aggregator, written at the end of input.
+            Reader::Tokens(tokens) => {
+                match tokens.read_body(text, &mut |event| {
+                    let _ = self.apply(event);
+                }) {
+                    Ok(()) => self.close(),
+                    Err(error) => self.fail(error),
+                }
+            }
+        }
+    }
+
+    /// The end of one upstream read: a token stream sends what the read released.
+    fn end_of_read(&mut self, reader: &mut Reader) {
+        if let Reader::Tokens(tokens) = reader {
+            if !self.closed {
+                let _ = tokens.end_of_read(&mut |event| self.apply(event));
+            }
+        }
+    }
+
+    /// The response is ending without the upstream's final word (cut off, aborted): a token
+    /// stream releases the text it still holds, so nothing generated is lost.
+    fn end_without_final(&mut self, reader: &mut Reader) {
+        if let Reader::Tokens(tokens) = reader {
+            let _ = tokens.end_without_final(&mut |event| self.apply(event));
         }
     }
 
@@ -364,7 +420,16 @@ mod tests {
     );
 
     fn transcoder(stream: bool, include_usage: bool) -> StreamTranscoder {
-        StreamTranscoder::new("openai", "alias", "chatcmpl-gw", 7, stream, include_usage).unwrap()
+        StreamTranscoder::new(
+            "openai",
+            "alias",
+            "chatcmpl-gw",
+            7,
+            stream,
+            include_usage,
+            GenerationOptions::default(),
+        )
+        .unwrap()
     }
 
     fn run(t: &mut StreamTranscoder, pieces: &[&[u8]]) -> String {
@@ -519,9 +584,10 @@ mod tests {
 
     #[test]
     fn unknown_dialect_names_the_known_ones() {
-        let error = StreamTranscoder::new("anthropicx", "m", "r", 0, true, false)
-            .err()
-            .unwrap();
+        let error =
+            StreamTranscoder::new("anthropicx", "m", "r", 0, true, false, Default::default())
+                .err()
+                .unwrap();
         assert!(error.contains("openai"), "{error}");
     }
 

@@ -100,7 +100,7 @@ impl ChunkWriter {
         match delta.logprobs {
             Some(content) => {
                 out.extend_from_slice(b"{\"content\":");
-                out.extend_from_slice(content.get().as_bytes());
+                out.extend_from_slice(content.as_bytes());
                 out.extend_from_slice(b",\"refusal\":null}");
             }
             None => out.extend_from_slice(b"null"),
@@ -208,7 +208,6 @@ impl<'o> Members<'o> {
 mod tests {
     use super::*;
     use crate::event::FunctionCallDelta;
-    use serde_json::value::RawValue;
 
     fn writer() -> ChunkWriter {
         ChunkWriter::new("chatcmpl-1", 1700000000, "my/model")
@@ -258,7 +257,7 @@ mod tests {
             name: Some("get_weather"),
             arguments: Some("{}"),
         }];
-        let logprobs = RawValue::from_string("[{\"token\":\"a\"}]".into()).unwrap();
+        let logprobs = "[{\"token\":\"a\"}]";
         w.write_delta(
             &mut out,
             &ChoiceDelta {
@@ -269,7 +268,7 @@ mod tests {
                     name: None,
                     arguments: Some("{"),
                 }),
-                logprobs: Some(&logprobs),
+                logprobs: Some(logprobs),
                 ..Default::default()
             },
         );

@@ -9,7 +9,13 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 DIALECTS: Final[tuple[str, ...]]
-"""The upstream dialects a transcoder reads, e.g. ``("openai",)``."""
+"""The upstream dialects a transcoder reads: ``("openai", "deepinfra", "tgi")``.
+
+``openai``: any OpenAI-compatible server; its chunks are forwarded, rewritten.
+``deepinfra`` and ``tgi`` (one dialect under two names): token events, DeepInfra's native
+``/v1/inference/{model}`` and TGI's ``/generate_stream`` (or their JSON bodies: DeepInfra's
+``results``, TGI's ``/generate`` object and the compat route's array of them). Their text is
+shaped by the generation options below (stop strings, reasoning tags, logprobs)."""
 
 class StreamTranscoder:
     """Turns one upstream answer into the OpenAI answer the client asked for.
@@ -25,6 +31,22 @@ class StreamTranscoder:
     ``stream=False``: ``feed`` buffers and returns ``b""``; ``finish`` returns one body: the
     upstream's ``chat.completion`` rewritten, a stream merged into one ``chat.completion``, or
     the error envelope ``{"error": {"message", "type", "param", "code"}}`` (then ``error`` is set).
+
+    Token-event dialects (``deepinfra``, ``tgi``), streaming: everything one ``feed`` call
+    released goes out as ONE chunk whose delta holds the content and the reasoning side by side
+    (``{"reasoning_content": .., "content": ..}``), with the logprob entries of the tokens behind
+    that text; a read that released no text sends nothing. So the chunking follows the upstream's
+    reads, while the concatenated content and reasoning, the logprob entries, the finish reason,
+    usage and errors do not depend on how the bytes were split. Special tokens (EOS, end of turn)
+    are never shown. The event with ``generated_text`` or ``details`` ends the answer (finish
+    reason from ``details.finish_reason``: ``length`` stays ``length``, anything else is
+    ``stop``); bytes after it are ignored. ``data: [DONE]`` is tolerated; before the final
+    event it ends the answer with a synthesized ``stop``. An event with an ``error``,
+    ``error_message`` or ``error_type`` member ends the stream with ``type="upstream_error"`` and
+    ``code`` ``"upstream_overloaded"`` (TGI's ``overloaded``) or ``"upstream_stream_error"``
+    (``"upstream_reported_error"`` for such a JSON body), the upstream's type and message quoted
+    in ``message``. Text still held back (a possible stop string or tag) is released before any
+    error, so nothing generated is lost.
     """
 
     def __init__(
@@ -36,8 +58,38 @@ class StreamTranscoder:
         created: int,
         stream: bool = True,
         include_usage: bool = False,
+        logprobs: bool = False,
+        stop: Sequence[str] = (),
+        think: str = "auto",
+        max_tokens: int | None = None,
+        prompt_tokens: int | None = None,
     ) -> None:
-        """Raises ``ValueError`` (naming the known dialects) when ``dialect`` is unknown."""
+        """Raises ``ValueError`` (naming the known dialects) when ``dialect`` is unknown.
+
+        The generation options are accepted by every dialect; ``openai`` ignores them (its
+        server applied them already). For ``deepinfra``/``tgi``:
+
+        - ``logprobs``: the client asked for logprobs. Each shown token gets an OpenAI entry
+          ``{"token", "logprob", "bytes", "top_logprobs"}`` (``top_logprobs`` from TGI's
+          ``top_tokens`` when sent, else ``[]``); tokens of a trimmed stop string get none.
+          Without it chunks carry ``"logprobs": null``.
+        - ``stop``: strings at which the answer ends (the client's ``stop`` plus the chat
+          template's end-of-turn strings). The text is cut where the first of them starts, the
+          stop string itself not shown, as OpenAI does; later text is ignored (its tokens still
+          count). Only a tail that could still start a stop string is held back. Empty strings
+          raise ``ValueError``.
+        - ``think``: ``"auto"`` (a ``<think>`` counts when it is the first non-whitespace
+          output), ``"open"`` (the prompt opened the think block, e.g. it ends with
+          ``<think>\n``: output is reasoning until ``</think>``) or ``"off"`` (no tag handling).
+          Reasoning goes out as ``delta.reasoning_content`` (``message.reasoning_content`` not
+          streaming), never in ``content``; the whitespace after ``</think>`` is dropped. Other
+          values raise ``ValueError`` listing the three.
+        - ``max_tokens``: the ``max_new_tokens`` sent upstream. Only used for a JSON body that
+          gives no finish reason: ``length`` when the reported completion tokens reach it (for
+          several ``results``: ``max_tokens`` times their number), else ``stop``.
+        - ``prompt_tokens``: the gateway's estimate of the prompt's tokens, used only when the
+          upstream reports no prompt count (the usage is then marked estimated).
+        """
 
     def feed(self, chunk: bytes) -> bytes:
         """Reads one upstream read; returns the OpenAI frames it completed (maybe ``b""``).
@@ -62,12 +114,25 @@ class StreamTranscoder:
     @property
     def usage(self) -> dict[str, Any] | None:
         """The upstream's last reported usage object (OpenAI shape, values exactly as sent:
-        ``cached_tokens: 0`` stays 0, absent fields stay absent); ``None`` if none was reported."""
+        ``cached_tokens: 0`` stays 0, absent fields stay absent); ``None`` if none was reported.
+
+        Token-event dialects always have one once the answer ended, even after an error or a
+        cut-off stream: ``{"prompt_tokens", "completion_tokens", "total_tokens"}`` plus
+        ``"estimated_cost"`` when DeepInfra sent ``inference_status.cost`` (the number as
+        written). Counts, first found wins: completion from ``inference_status.tokens_generated``,
+        ``num_output_tokens``, ``num_tokens``, ``details.generated_tokens``, else the token
+        events seen (for a JSON body: the entries of ``details.tokens``, else 0); prompt from
+        ``inference_status.tokens_input``, ``num_input_tokens``, ``details.input_tokens``,
+        ``details.input_length``, else the ``prompt_tokens`` argument, else 0. When either count
+        was not reported by the upstream, ``"estimated": true`` is added."""
 
     @property
     def finish_reason(self) -> str | None:
         """The last non-null finish reason the upstream reported (``choices[0]``'s for a JSON
-        body); ``None`` if it reported none, even when one was synthesized for the client."""
+        body); ``None`` if it reported none, even when one was synthesized for the client.
+        Token-event dialects: the mapped ``details.finish_reason`` of the final event (``stop``
+        when it had no details), or the one inferred for a JSON body; ``None`` when ``[DONE]``
+        or an error ended the stream."""
 
     @property
     def content_emitted(self) -> bool:
@@ -83,10 +148,23 @@ class StreamTranscoder:
     def done(self) -> bool:
         """The closing output has been produced; further ``feed`` calls return ``b""``."""
 
-def aggregate(dialect: str, body: bytes, model: str, *, response_id: str, created: int) -> bytes:
+def aggregate(
+    dialect: str,
+    body: bytes,
+    model: str,
+    *,
+    response_id: str,
+    created: int,
+    logprobs: bool = False,
+    stop: Sequence[str] = (),
+    think: str = "auto",
+    max_tokens: int | None = None,
+    prompt_tokens: int | None = None,
+) -> bytes:
     """One whole upstream answer (a JSON body or a complete stream) → one ``chat.completion``
     body or the error envelope. Same as ``StreamTranscoder(stream=False)`` + ``feed`` +
-    ``finish``. Raises ``ValueError`` when ``dialect`` is unknown."""
+    ``finish``, with the same generation options. Raises ``ValueError`` when ``dialect`` is
+    unknown or an option is invalid."""
 
 BUILTIN_FAMILIES: Final[tuple[str, ...]]
 """The built-in chat template families, e.g. ``("llama3", "chatml", "qwen3", "deepseek", ...)``."""

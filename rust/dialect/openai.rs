@@ -442,7 +442,8 @@ where
             .logprobs
             .as_ref()
             .and_then(|l| l.content)
-            .filter(|c| !is_null(c));
+            .filter(|c| !is_null(c))
+            .map(RawValue::get);
         emit(Event::Delta(ChoiceDelta {
             choice: index,
             content: content.as_deref(),
@@ -737,7 +738,7 @@ mod tests {
         assert!(seen[1].contains(r#"refusal: Some("no")"#));
         assert!(seen[1].contains(r#"index: 2, id: Some("c"), kind: Some("function"), name: Some("f"), arguments: Some("{\"k\":1}")"#));
         assert!(seen[1].contains(r#"FunctionCallDelta { name: Some("g"), arguments: Some("{}") }"#));
-        assert!(seen[1].contains(r#"[{"token":"a"}]"#));
+        assert!(seen[1].contains(r#"logprobs: Some("[{\"token\":\"a\"}]")"#));
         assert_eq!(seen[2], r#"Finish { choice: 1, reason: "tool_calls" }"#);
         assert_eq!(seen[3], r#"Usage("{\"total_tokens\":1}")"#);
     }
