@@ -193,6 +193,13 @@ def test_demo_prints_a_working_curl_line() -> None:
         assert frames[-1] == b"data: [DONE]"
         first = orjson.loads(frames[0].removeprefix(b"data: "))
         assert first["model"] == "sim/sim-small"
+        # The simulator is also wired as a DeepInfra-native provider.
+        native = "sim-native/meta-llama/Meta-Llama-3.1-8B-Instruct"
+        listed = httpx.get(url.replace("chat/completions", "models"), timeout=30).json()
+        assert native in {m["id"] for m in listed["data"]}
+        body = {"model": native, "messages": [{"role": "user", "content": "Hi #sim tokens=2"}]}
+        answer = httpx.post(url, json=body, timeout=30).json()
+        assert answer["choices"][0]["message"]["content"] == " The quick"
         demo.proc.send_signal(signal.SIGINT)
         assert demo.proc.wait(timeout=20) == 0
 
