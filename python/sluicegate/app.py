@@ -122,6 +122,7 @@ class Gateway:
 
     async def aclose(self) -> None:
         await self.pool.aclose()
+        await self.profiles.aclose()
 
     async def handle(self, request: Request) -> Response | StreamingResponse:
         methods = _ROUTES.get(request.path)

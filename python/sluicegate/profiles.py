@@ -33,6 +33,10 @@ class ModelProfiles:
             self._templates = TemplateResolver(hub=HubSource.from_env(os.environ))
         return self._templates
 
+    async def aclose(self) -> None:
+        if self._templates is not None and self._templates.hub is not None:
+            await self._templates.hub.aclose()
+
     async def profile(self, route: Route, *, chat: bool = True) -> ModelProfile:
         """The profile for a chat request, or (``chat=False``) for one that needs no template,
         such as embeddings."""
