@@ -388,3 +388,18 @@ def test_client_api_keys(simulator: Simulator) -> None:
                 headers={"authorization": f"Bearer {key}"},
             )
             assert ok.status_code == 200
+
+
+def test_embeddings_pass_through_an_openai_compatible_provider(
+    client: openai.OpenAI, simulator: Simulator
+) -> None:
+    answer = client.embeddings.create(model="sim/sim-embed", input=["a", "bb"])
+    assert answer.model == "sim/sim-embed"
+    assert [d.index for d in answer.data] == [0, 1]
+    assert len(answer.data[0].embedding) == 8
+    assert answer.usage.prompt_tokens > 0
+    sent = simulator.state.recent[-1]
+    assert sent["path"] == "/v1/embeddings" and sent["body"]["model"] == "sim-embed"
+    with pytest.raises(openai.BadRequestError) as info:
+        client.embeddings.create(model="sim/sim-embed", input=[])
+    assert info.value.param == "input"

@@ -36,6 +36,7 @@ _ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/healthz"): _healthz,
     ("GET", "/v1/models"): _models,
     ("POST", "/v1/chat/completions"): openai.chat_completions,
+    ("POST", "/v1/embeddings"): openai.embeddings,
     ("GET", "/v1/openai/models"): deepinfra.list_models,
 }
 # (method, path prefix) -> route, for paths that carry a parameter the route reads itself

@@ -19,6 +19,7 @@ from sluicegate.errors import GatewayError, error_body
 from sluicegate.server import Request, Response, StreamingResponse
 from sluicegate.simulator import playback
 from sluicegate.simulator.behaviour import Behaviour, find_directive, parse_behaviour
+from sluicegate.simulator.deepinfra import embedding, input_tokens
 from sluicegate.simulator.script import (
     Ask,
     End,
@@ -340,3 +341,31 @@ async def chat_completions(request: Request) -> Response | StreamingResponse:
         renderer = StreamRenderer(model, include_usage=include_usage, behaviour=behaviour)
         return StreamingResponse(200, playback.stream(script, renderer.render))
     return completion_response(model, await playback.collect(script))
+
+
+# --- embeddings ----------------------------------------------------------------------------
+
+
+async def embeddings(request: Request) -> Response:
+    """``POST /v1/embeddings``: OpenAI's list, with the same deterministic vectors as the native
+    DeepInfra endpoint (unit length, as OpenAI's models return them)."""
+    try:
+        body = orjson.loads(request.body)
+    except orjson.JSONDecodeError:
+        raise _bad_request("the request body is not valid JSON", "invalid_json") from None
+    given = body.get("input") if isinstance(body, dict) else None
+    texts = [given] if isinstance(given, str) else given
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+        raise _bad_request("'input' must be a string or a list of strings", "invalid_type", "input")
+    tokens = sum(input_tokens(text) for text in texts)
+    data = [
+        {"object": "embedding", "index": i, "embedding": embedding(text, True)}
+        for i, text in enumerate(texts)
+    ]
+    answer = {
+        "object": "list",
+        "data": data,
+        "model": body.get("model"),
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+    return Response(200, orjson.dumps(answer))
