@@ -26,6 +26,7 @@ from sluicegate.embeddings import parse_embeddings_request
 from sluicegate.errors import GatewayError
 from sluicegate.models import ModelCatalog
 from sluicegate.profiles import ModelProfiles
+from sluicegate.providers import UpstreamFailure
 from sluicegate.resilience import (
     DEFAULT_AUTH_COOLDOWN,
     DEFAULT_RATE_LIMIT_COOLDOWN,
@@ -103,6 +104,15 @@ def _key_rest_seconds(status: int, retry_after: str | None) -> float:
     return seconds if math.isfinite(seconds) else DEFAULT_RATE_LIMIT_COOLDOWN
 
 
+class RouteFailed(Exception):
+    """An attempt failed in a way another route could still answer (before any byte went to
+    the client); ``error`` is what the client sees if no route is left."""
+
+    def __init__(self, error: GatewayError):
+        super().__init__(error.message)
+        self.error = error
+
+
 class Gateway:
     def __init__(
         self,
@@ -154,16 +164,45 @@ class Gateway:
 
     async def chat_completions(self, request: Request) -> Response | StreamingResponse:
         chat = parse_chat_request(request.body)
-        route = self.routes.resolve(chat.model)
+        routes = self.routes.candidates(chat.model, chat.fallbacks)
+        for attempt, route in enumerate(routes, 1):
+            try:
+                return await self._chat_via(chat, route)
+            except RouteFailed as failed:
+                more = attempt < len(routes)
+                log.warning(
+                    "attempt %d/%d for %s via %s/%s failed: %s (%s)%s",
+                    attempt,
+                    len(routes),
+                    chat.model,
+                    route.provider.name,
+                    route.upstream_model,
+                    failed.error.code,
+                    failed.error.status,
+                    "; trying the next route" if more else "",
+                )
+                if not more:
+                    raise failed.error from None
+        raise AssertionError("candidates() returns at least one route")
+
+    async def _chat_via(self, chat: ChatRequest, route: Route) -> Response | StreamingResponse:
+        """One attempt; raises ``RouteFailed`` when another route may still answer."""
         profile = await self.profiles.profile(route)
-        key = self.routes.next_key(route.provider)
+        try:
+            key = self.routes.next_key(route.provider)
+        except GatewayError as resting:  # every key of the provider is resting
+            raise RouteFailed(resting) from None
         upstream_request = route.adapter.build_chat(route.provider, profile, chat, key)
         started = time.monotonic()
-        exchange = await open_upstream(self.pool, route.provider, upstream_request)
+        try:
+            exchange = await open_upstream(self.pool, route.provider, upstream_request)
+        except GatewayError as unreachable:  # connect/first-byte failures: worth another route
+            raise RouteFailed(unreachable) from None
         try:
             response = exchange.response
             if not response.is_success:
-                await self._raise_upstream_error(route, response, key)
+                failure = await self._upstream_failure(route, response, key)
+                raise RouteFailed(failure.error) if failure.retryable else failure.error
             transcoder = StreamTranscoder(
                 upstream_request.dialect,
                 chat.model,
@@ -181,7 +220,12 @@ class Gateway:
                 transcoder.feed(body)
                 answer = transcoder.finish()
                 self._log_done(chat, route, transcoder, started)
-                return Response(502 if transcoder.error else 200, answer)
+                error = transcoder.error
+                if error:  # nothing reached the client yet: another route may do
+                    raise RouteFailed(
+                        GatewayError(502, error["message"], error["type"], error.get("code"))
+                    )
+                return Response(200, answer)
         except BaseException:
             await exchange.aclose()
             raise
@@ -197,16 +241,17 @@ class Gateway:
         exchange = await open_upstream(self.pool, route.provider, upstream_request)
         try:
             if not exchange.response.is_success:
-                await self._raise_upstream_error(route, exchange.response, key)
+                raise (await self._upstream_failure(route, exchange.response, key)).error
             body = await self._read_whole(route, exchange.response)
         finally:
             await exchange.aclose()
         assert route.adapter.read_embeddings is not None
         return Response(200, route.adapter.read_embeddings(wanted, body))
 
-    async def _raise_upstream_error(
+    async def _upstream_failure(
         self, route: Route, response: httpx.Response, key: str | None
-    ) -> None:
+    ) -> UpstreamFailure:
+        """What an upstream's error answer means for the client (a key it names rests)."""
         try:
             body = await read_body(response, MAX_ERROR_BODY_BYTES, route.provider.timeouts)
         except (GatewayError, IdleTimeout, TotalTimeout, httpx.TransportError):
@@ -229,7 +274,7 @@ class Gateway:
             failure.error.code,
             rested,
         )
-        raise failure.error
+        return failure
 
     async def _read_whole(self, route: Route, response: httpx.Response) -> bytes:
         name = route.provider.name

@@ -23,6 +23,8 @@ class ChatRequest:
     stream: bool
     include_usage: bool
     body: dict[str, Any]  # the whole parsed body, as the client sent it
+    # Models to try, in order, when ``model`` fails before answering ("models", as OpenRouter).
+    fallbacks: tuple[str, ...] = ()
 
 
 def _invalid(message: str, param: str | None, code: str = "invalid_value") -> GatewayError:
@@ -149,4 +151,31 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
     if body.get("tools") is not None and not isinstance(body["tools"], list):
         raise _invalid("'tools' must be an array of tool objects.", "tools", "invalid_type")
 
-    return ChatRequest(model=model.strip(), stream=stream, include_usage=include_usage, body=body)
+    fallbacks = _fallbacks(body.get("models"))
+    return ChatRequest(
+        model=model.strip(),
+        stream=stream,
+        include_usage=include_usage,
+        body=body,
+        fallbacks=fallbacks,
+    )
+
+
+MAX_FALLBACKS = 10
+
+
+def _fallbacks(models: Any) -> tuple[str, ...]:
+    if models is None:
+        return ()
+    if (
+        not isinstance(models, list)
+        or not all(isinstance(m, str) and m.strip() for m in models)
+        or len(models) > MAX_FALLBACKS
+    ):
+        raise _invalid(
+            f"'models' must be an array of up to {MAX_FALLBACKS} model names to try in order "
+            "after 'model', e.g. [\"deepinfra/meta-llama/Meta-Llama-3.1-8B-Instruct\"].",
+            "models",
+            "invalid_type",
+        )
+    return tuple(m.strip() for m in models)

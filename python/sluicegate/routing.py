@@ -47,6 +47,18 @@ class RouteTable:
             raise self._not_found(model)
         return Route(provider, ADAPTERS[provider.kind], upstream_model)
 
+    def candidates(self, model: str, fallbacks: tuple[str, ...] = ()) -> list[Route]:
+        """The routes to try, in order: ``model``'s, then each fallback's, each once.
+
+        Every name is checked up front, so a typo in a fallback is a 404 now rather than a
+        surprise when the first route fails."""
+        routes: list[Route] = []
+        for name in (model, *fallbacks):
+            route = self.resolve(name)
+            if route not in routes:
+                routes.append(route)
+        return routes
+
     def next_key(self, provider: ProviderConfig) -> str | None:
         """The key for the next request to ``provider``: round-robin over its keys, skipping
         keys that are cooling down. Raises a 429 ``GatewayError`` when every key is resting."""

@@ -47,6 +47,7 @@ def build_chat(
 ) -> UpstreamRequest:
     body: dict[str, Any] = dict(request.body)
     body["model"] = profile.upstream_model
+    body.pop("models", None)  # the gateway's own fallback list, already applied
     if request.stream:
         options = dict(body.get("stream_options") or {})
         options["include_usage"] = True
