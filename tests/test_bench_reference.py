@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,8 @@ from sluicegate._core import StreamTranscoder
 
 BENCH = Path(__file__).parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
-from core_bench import openai_corpus, split  # noqa: E402
+from core_bench import DIALECTS, deepinfra_corpus, openai_corpus, split  # noqa: E402
+from reference_deepinfra import DeepInfraReference  # noqa: E402
 from reference_openai import ReferenceTranscoder  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "openai"
@@ -64,4 +66,96 @@ def test_fixtures_are_byte_identical_at_every_split(name: str, include_usage: bo
 )
 def test_edge_cases_are_byte_identical(data: bytes) -> None:
     core_out, ref_out = both([bytes([b]) for b in data])
+    assert core_out == ref_out
+
+
+# --- deepinfra: every configuration the benchmark measures, plus edge cases -----------------
+
+DEEPINFRA = [d for d in DIALECTS if d.name == "deepinfra"]
+DEEPINFRA_CONFIGS = [dict(d.options) for d in DEEPINFRA]
+TOKEN_FIXTURES = Path(__file__).parent / "fixtures" / "tokens"
+OUTCOME = ("usage", "finish_reason", "error", "content_emitted", "done")
+_DONE = b"data: [DONE]\n\n"
+
+
+def both_deepinfra(pieces: list[bytes], **options: Any) -> tuple[bytes, bytes]:
+    options = {"response_id": "chatcmpl-x", "created": 7, **options}
+    core = StreamTranscoder("deepinfra", "m", **options)
+    ref = DeepInfraReference("m", **options)
+    core_out = b"".join(core.feed(p) for p in pieces) + core.finish()
+    ref_out = b"".join(ref.feed(p) for p in pieces) + ref.finish()
+    assert [getattr(ref, n) for n in OUTCOME] == [getattr(core, n) for n in OUTCOME]
+    return core_out, ref_out
+
+
+def test_the_benchmark_measures_the_gateways_configuration() -> None:
+    assert {"stop": ("<|eot_id|>", "<|eom_id|>"), "think": "auto"} in DEEPINFRA_CONFIGS
+    assert any(config.get("logprobs") for config in DEEPINFRA_CONFIGS)
+
+
+@pytest.mark.parametrize("read_size", [0, 1, 7, 1024, 4096])
+@pytest.mark.parametrize("config", DEEPINFRA_CONFIGS, ids=[d.label for d in DEEPINFRA])
+@pytest.mark.parametrize("include_usage", [False, True])
+def test_deepinfra_corpus_is_byte_identical(
+    read_size: int, config: dict[str, Any], include_usage: bool
+) -> None:
+    body = deepinfra_corpus(300)
+    core_out, ref_out = both_deepinfra(
+        split(body, read_size), include_usage=include_usage, **config
+    )
+    assert core_out == ref_out
+    reads_with_text = len(split(body, read_size)) - (read_size == 0)  # the final event has none
+    assert core_out.count(b'"finish_reason":null') <= reads_with_text, "one chunk per read"
+    assert core_out.endswith(b'"finish_reason":"stop"}]}\n\n' * (not include_usage) + _DONE)
+    if include_usage:
+        assert (
+            b'"usage":{"prompt_tokens":14,"completion_tokens":301,"total_tokens":315,' in core_out
+        )
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in TOKEN_FIXTURES.glob("*.sse")))
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"include_usage": True, "think": "off"},
+        {"include_usage": True, "logprobs": True, "stop": ["<|eot_id|>", "<|eom_id|>"]},
+        {"think": "open", "logprobs": True, "stop": ["ink>", " ti", "\n\n"], "prompt_tokens": 3},
+    ],
+    ids=["plain", "gateway-logprobs", "open-odd-stops"],
+)
+def test_token_fixtures_are_byte_identical_at_every_split(
+    name: str, config: dict[str, Any]
+) -> None:
+    data = (TOKEN_FIXTURES / name).read_bytes()
+    for cut in range(len(data) + 1):
+        core_out, ref_out = both_deepinfra([data[:cut], data[cut:]], **config)
+        assert core_out == ref_out, f"{name} split at {cut}"
+    core_out, ref_out = both_deepinfra([bytes([b]) for b in data], **config)
+    assert core_out == ref_out, f"{name} one byte at a time"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # Cut short inside the final event; CR line endings; [DONE] before a final event.
+        b'data: {"token": {"id": 1, "text": "a<|e", "logprob": -1e-07, "special": false}, "gen',
+        b'data: {"token": {"id": 1, "text": "x\\ty", "logprob": -0.5, "special": false}}\r\r'
+        b"data: [DONE]\r\r",
+        b"data: not json\n\n",
+        b'event: error\ndata: {"error": {"message": "Overloaded", "code": 529}}\n\n',
+        # Reasoning split across tokens, a stop string inside the answer, non-ASCII text.
+        'data: {"token": {"id": 1, "text": " <thi", "logprob": -0.1, "special": false}}\n\n'
+        'data: {"token": {"id": 2, "text": "nk>h\u00e9 </th", "logprob": -0.2}}\n\n'
+        'data: {"token": {"id": 3, "text": "ink>\\n\\n \U0001f600<|eo", "special": false}}\n\n'
+        'data: {"token": {"id": 4, "text": "m_id|> junk", "logprob": 0, "special": false}}\n\n'
+        'data: {"token": null, "generated_text": "...", "details": {"finish_reason": "length"}}'
+        "\n\n".encode(),
+    ],
+)
+@pytest.mark.parametrize("logprobs", [False, True])
+def test_deepinfra_edge_cases_are_byte_identical(data: bytes, logprobs: bool) -> None:
+    options = {"include_usage": True, "logprobs": logprobs, "stop": ["<|eot_id|>", "<|eom_id|>"]}
+    whole = both_deepinfra([data], **options)
+    assert whole[0] == whole[1]
+    core_out, ref_out = both_deepinfra([bytes([b]) for b in data], **options)
     assert core_out == ref_out
