@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from sluicegate.app import Gateway, serve_gateway
-from sluicegate.config import Config, ProviderConfig, ServerConfig, Timeouts
+from sluicegate.config import Config, ModelAlias, ProviderConfig, ServerConfig, Timeouts
 from sluicegate.simulator import SimulatorState, serve_simulator
 from tests.harness import TrioThread
 
@@ -45,13 +45,16 @@ def sim_provider(sim: Simulator, name: str = "sim", **timeouts: float) -> Provid
 
 
 @contextmanager
-def running_gateway(providers: tuple[ProviderConfig, ...], **server: object) -> Iterator[str]:
+def running_gateway(
+    providers: tuple[ProviderConfig, ...], models: tuple[ModelAlias, ...] = (), **server: object
+) -> Iterator[str]:
     """Start a gateway on an ephemeral port; yields its base URL (ending in /v1)."""
     config = Config(
         server=replace(ServerConfig(port=0), **server),
         providers=providers,
         notices=(),
         path=None,
+        models=models,
     )
     gateway = Gateway(config)
     with TrioThread(partial(serve_gateway, gateway, "127.0.0.1", 0)) as port:

@@ -958,3 +958,85 @@ base_url = "http://127.0.0.1:9"
     message = error_for(tmp_path, text)
     assert expected in message, message
     assert "line 8" in message, message
+
+
+# --- aliases ------------------------------------------------------------------------------------
+
+ALIASES = """
+[[providers]]
+name = "box"
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+
+[[providers]]
+name = "remote"
+kind = "openai"
+base_url = "http://127.0.0.1:8/v1"
+api_key = "${REMOTE_KEY}"
+
+[providers.breaker]
+failures = 3
+open_seconds = 10
+
+[[models]]
+id = "smart"
+name = "Smart"
+routes = ["remote/big-model", "box/Qwen/Qwen3-32B", "openai/gpt-4o-mini"]
+params = { temperature = 0.6, chat_template_kwargs = { enable_thinking = false } }
+context_window = 131072
+max_tokens = 8192
+input = ["text", "image"]
+reasoning = true
+pricing = { input = 0.23, output = 0.4 }
+"""
+
+
+def test_aliases_keep_the_routes_whose_provider_is_on(tmp_path: pathlib.Path) -> None:
+    config = load_text(tmp_path, ALIASES, OPENAI_API_KEY="sk-x")
+    (smart,) = config.models
+    assert smart.routes == ("box/Qwen/Qwen3-32B", "openai/gpt-4o-mini")
+    assert "model smart: route remote/big-model is off (provider remote is off)" in config.notices
+    assert smart.name == "Smart" and smart.reasoning is True and smart.input == ("text", "image")
+    assert dict(smart.params) == {
+        "temperature": 0.6,
+        "chat_template_kwargs": {"enable_thinking": False},
+    }
+    assert (smart.context_window, smart.max_tokens) == (131072, 8192)
+    assert smart.pricing is not None and (smart.pricing.input, smart.pricing.cache_read) == (
+        0.23,
+        0,
+    )
+    remote = load_text(tmp_path, ALIASES, REMOTE_KEY="k").providers[1]
+    assert (remote.breaker.failures, remote.breaker.open_seconds) == (3, 10)
+
+
+def test_an_alias_with_no_route_on_is_off(tmp_path: pathlib.Path) -> None:
+    config = load_text(tmp_path, ALIASES.replace('"box/Qwen/Qwen3-32B", "openai/gpt-4o-mini"', ""))
+    assert config.models == ()
+    assert "model smart: off (none of its routes' providers is on)" in config.notices
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (('"box/Qwen/Qwen3-32B"', '"nobody/x"'), "names provider 'nobody', which is not declared"),
+        (('"box/Qwen/Qwen3-32B"', '"box"'), 'a route is "provider/model"'),
+        (('id = "smart"', 'id = "two words"'), "without spaces"),
+        (("max_tokens = 8192", "max_tokens = 0"), "greater than 0"),
+        (('input = ["text", "image"]', 'input = ["smell"]'), "use one of: text, image"),
+        (("reasoning = true", 'reasoning = "yes"'), "must be true or false"),
+        (("output = 0.4", "output = -1"), "a price is 0 or more"),
+        (("temperature = 0.6", "stream = true"), "params.stream cannot be a default"),
+        (("routes = [", "route = ["), 'did you mean "routes"?'),
+    ],
+)
+def test_bad_aliases_are_named(
+    tmp_path: pathlib.Path, change: tuple[str, str], expected: str
+) -> None:
+    message = error_for(tmp_path, ALIASES.replace(*change), REMOTE_KEY="k")
+    assert expected in message, message
+
+
+def test_duplicate_alias_ids_ignore_case(tmp_path: pathlib.Path) -> None:
+    text = ALIASES + '\n[[models]]\nid = "SMART"\nroutes = ["box/m"]\n'
+    assert "already the id of models[0]" in error_for(tmp_path, text)

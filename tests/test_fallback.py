@@ -8,7 +8,14 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from sluicegate.config import ProviderConfig
+from sluicegate.config import (
+    BreakerSettings,
+    ModelAlias,
+    ModelSettings,
+    Pricing,
+    ProviderConfig,
+    Timeouts,
+)
 from tests.conftest import Simulator, running_gateway, sim_provider
 
 
@@ -97,3 +104,114 @@ def test_an_error_after_content_is_not_retried(simulator: Simulator) -> None:
         assert b'"error"' in answer.content and answer.content.endswith(b"data: [DONE]\n\n")
         assert answer.content.count(b"[DONE]") == 1
         assert simulator.state.requests == before + 1
+
+
+# --- aliases -------------------------------------------------------------------------------------
+
+
+def with_window(provider: ProviderConfig, window: int) -> ProviderConfig:
+    return replace(provider, model_settings=(("*", ModelSettings(context_window=window)),))
+
+
+def alias(alias_id: str, *routes: str, **fields: object) -> ModelAlias:
+    return ModelAlias(id=alias_id, routes=routes, **fields)  # type: ignore[arg-type]
+
+
+def test_an_alias_tries_its_routes_in_order_and_is_listed(simulator: Simulator) -> None:
+    providers = (dead_provider("down"), sim_provider(simulator, "good"))
+    smart = alias(
+        "smart",
+        "down/m",
+        "good/sim-small",
+        context_window=8192,
+        max_tokens=1024,
+        pricing=Pricing(input=0.2, output=0.4),
+    )
+    with running_gateway(providers, models=(smart,)) as base:
+        for name in ("smart", "SMART", "sluicegate/smart"):
+            answer = ask(base, name)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["model"] == name
+        assert simulator.state.recent[-1]["body"]["model"] == "sim-small"
+        listed = httpx.get(f"{base}/models", timeout=30).json()["data"]
+        entry = next(m for m in listed if m["id"] == "smart")
+        assert entry["routes"] == ["down/m", "good/sim-small"]
+        assert entry["context_length"] == 8192 and entry["max_tokens"] == 1024
+        assert entry["pricing"]["input_tokens"] == 0.2
+        assert all(ask(base, m["id"]).status_code == 200 for m in listed if m["id"] == "smart")
+
+
+def test_alias_params_are_defaults_the_request_overrides(simulator: Simulator) -> None:
+    short = alias("short", "good/m", params=(("max_tokens", 2), ("temperature", 0.1)))
+    with running_gateway((sim_provider(simulator, "good"),), models=(short,)) as base:
+        answer = ask(base, "short", text="#sim tokens=9").json()
+        assert answer["choices"][0]["finish_reason"] == "length"
+        assert simulator.state.recent[-1]["body"]["temperature"] == 0.1
+        body = {
+            "model": "short",
+            "max_tokens": 9,
+            "messages": [{"role": "user", "content": "#sim tokens=9"}],
+        }
+        answer = httpx.post(f"{base}/chat/completions", json=body, timeout=30).json()
+        assert answer["choices"][0]["finish_reason"] == "stop"
+
+
+# --- failures while the answer streams, before its first content ---------------------------------
+
+
+def test_an_in_stream_error_before_content_falls_back(simulator: Simulator) -> None:
+    providers = (failing(simulator, "flaky", "error_after=0"), sim_provider(simulator, "good"))
+    with running_gateway(providers) as base:
+        answer = ask(base, "flaky/m", "good/m", stream=True)
+        assert answer.status_code == 200
+        assert b'"error"' not in answer.content and b"quick" in answer.content
+
+
+def test_a_stall_before_content_falls_back(simulator: Simulator) -> None:
+    stalling = replace(failing(simulator, "stuck", "stall_after=0"), timeouts=Timeouts(idle=0.3))
+    with running_gateway((stalling, sim_provider(simulator, "good"))) as base:
+        answer = ask(base, "stuck/m", "good/m", stream=True)
+        assert answer.status_code == 200 and b"quick" in answer.content
+        only = ask(base, "stuck/m", stream=True)
+        assert only.status_code == 504
+        assert only.json()["error"]["code"] == "upstream_idle_timeout"
+
+
+# --- context windows ------------------------------------------------------------------------------
+
+
+def test_a_context_error_goes_only_to_larger_windows(simulator: Simulator) -> None:
+    small = with_window(failing(simulator, "small", "status=400 overflow=1"), 8192)
+    unknown = sim_provider(simulator, "unknown")
+    big = with_window(sim_provider(simulator, "big"), 131072)
+    long = alias("long", "small/m", "unknown/m", "big/m")
+    with running_gateway((small, unknown, big), models=(long,)) as base:
+        before = simulator.state.requests
+        answer = ask(base, "long")
+        assert answer.status_code == 200
+        assert simulator.state.requests == before + 2, "'unknown' was skipped"
+        assert simulator.state.recent[-1]["headers"].get("x-sim") is None
+        alone = ask(base, "small/m", "unknown/m")
+        assert alone.status_code == 400
+        assert "maximum context length" in alone.json()["error"]["message"]
+
+
+# --- circuit breaker ------------------------------------------------------------------------------
+
+
+def test_a_route_that_keeps_failing_is_paused(simulator: Simulator) -> None:
+    flaky = replace(
+        failing(simulator, "flaky", "status=503"),
+        breaker=BreakerSettings(failures=2, open_seconds=60),
+    )
+    with running_gateway((flaky, sim_provider(simulator, "good"))) as base:
+        assert ask(base, "flaky/m").status_code == 503
+        assert ask(base, "flaky/m").status_code == 503
+        before = simulator.state.requests
+        paused = ask(base, "flaky/m")
+        assert paused.status_code == 503
+        assert paused.json()["error"]["code"] == "upstream_circuit_open"
+        assert 55 <= int(paused.headers["retry-after"]) <= 60
+        assert simulator.state.requests == before, "the open circuit asked nobody"
+        assert ask(base, "flaky/m", "good/m").status_code == 200
+        assert simulator.state.requests == before + 1, "straight to the next route"

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sluicegate.resilience import (
-    AllKeysCooling,
-    BreakerSettings,
-    CircuitBreaker,
-    KeyRing,
-    key_fingerprint,
-)
+from sluicegate.config import BreakerSettings
+from sluicegate.resilience import AllKeysCooling, CircuitBreaker, KeyRing, key_fingerprint
 
 
 class Clock:

@@ -13,6 +13,7 @@ import math
 import secrets
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import httpx
@@ -24,6 +25,7 @@ from sluicegate.chat import ChatRequest, parse_chat_request
 from sluicegate.config import Config
 from sluicegate.embeddings import parse_embeddings_request
 from sluicegate.errors import GatewayError
+from sluicegate.fallback import RouteFailed, RouteWalker
 from sluicegate.models import ModelCatalog
 from sluicegate.profiles import ModelProfiles
 from sluicegate.providers import UpstreamFailure
@@ -104,13 +106,42 @@ def _key_rest_seconds(status: int, retry_after: str | None) -> float:
     return seconds if math.isfinite(seconds) else DEFAULT_RATE_LIMIT_COOLDOWN
 
 
-class RouteFailed(Exception):
-    """An attempt failed in a way another route could still answer (before any byte went to
-    the client); ``error`` is what the client sees if no route is left."""
+_BROKEN_STATUS = {
+    "upstream_idle_timeout": 504,
+    "upstream_timeout": 504,
+    "upstream_connection_error": 502,
+}
 
-    def __init__(self, error: GatewayError):
-        super().__init__(error.message)
-        self.error = error
+
+def _broken_stream(route: Route, exc: Exception) -> tuple[str, str, str]:
+    """Message, type and code for an answer that broke off while it streamed."""
+    name, timeouts = route.provider.name, route.provider.timeouts
+    if isinstance(exc, IdleTimeout):
+        return (
+            f"Provider '{name}' stopped sending for longer than {timeouts.idle:g} s; "
+            "the answer is incomplete. Retry.",
+            "upstream_error",
+            "upstream_idle_timeout",
+        )
+    if isinstance(exc, TotalTimeout):
+        return (
+            f"Provider '{name}' took longer than {timeouts.total:g} s in total; "
+            "the answer is incomplete. Retry.",
+            "upstream_error",
+            "upstream_timeout",
+        )
+    return (
+        f"The connection to provider '{name}' broke mid-answer; the answer is incomplete. Retry.",
+        "upstream_error",
+        "upstream_connection_error",
+    )
+
+
+def _fail_over_if_failed(transcoder: StreamTranscoder) -> None:
+    """Nothing reached the client yet: an upstream error now can still go to another route."""
+    error = transcoder.error
+    if error:
+        raise RouteFailed(GatewayError(502, error["message"], error["type"], error.get("code")))
 
 
 class Gateway:
@@ -124,11 +155,12 @@ class Gateway:
         default the built-ins, config overrides, and the Hugging Face lookup when HF_TOKEN or
         HF_ENDPOINT is set."""
         self.config = config
-        self.routes = RouteTable(config.providers)
+        self.routes = RouteTable(config.providers, config.models)
         self.pool = pool or UpstreamPool()
         self.auth = ClientAuth(config.server.api_keys)
         self.models = ModelCatalog(self.routes, self.pool, config.server.models_cache_ttl)
         self.profiles = ModelProfiles(self.models, templates)
+        self.walker = RouteWalker(self._context_window)
 
     async def aclose(self) -> None:
         await self.pool.aclose()
@@ -165,28 +197,16 @@ class Gateway:
     async def chat_completions(self, request: Request) -> Response | StreamingResponse:
         chat = parse_chat_request(request.body)
         routes = self.routes.candidates(chat.model, chat.fallbacks)
-        for attempt, route in enumerate(routes, 1):
-            try:
-                return await self._chat_via(chat, route)
-            except RouteFailed as failed:
-                more = attempt < len(routes)
-                log.warning(
-                    "attempt %d/%d for %s via %s/%s failed: %s (%s)%s",
-                    attempt,
-                    len(routes),
-                    chat.model,
-                    route.provider.name,
-                    route.upstream_model,
-                    failed.error.code,
-                    failed.error.status,
-                    "; trying the next route" if more else "",
-                )
-                if not more:
-                    raise failed.error from None
-        raise AssertionError("candidates() returns at least one route")
+        return await self.walker.walk(chat.model, routes, lambda route: self._chat_via(chat, route))
+
+    def _context_window(self, route: Route) -> int | None:
+        configured = route.provider.settings_for(route.upstream_model).context_window
+        return configured or self.models.known_context_length(route.provider, route.upstream_model)
 
     async def _chat_via(self, chat: ChatRequest, route: Route) -> Response | StreamingResponse:
         """One attempt; raises ``RouteFailed`` when another route may still answer."""
+        if route.alias is not None and route.alias.params:
+            chat = replace(chat, body={**dict(route.alias.params), **chat.body})
         profile = await self.profiles.profile(route)
         try:
             key = self.routes.next_key(route.provider)
@@ -215,22 +235,43 @@ class Gateway:
             if not chat.stream:
                 try:
                     body = await self._read_whole(route, response)
+                except GatewayError as broken:
+                    raise RouteFailed(broken) from None
                 finally:
                     await exchange.aclose()
                 transcoder.feed(body)
                 answer = transcoder.finish()
                 self._log_done(chat, route, transcoder, started)
-                error = transcoder.error
-                if error:  # nothing reached the client yet: another route may do
-                    raise RouteFailed(
-                        GatewayError(502, error["message"], error["type"], error.get("code"))
-                    )
+                _fail_over_if_failed(transcoder)
                 return Response(200, answer)
+            chunks = iter_chunks(response, route.provider.timeouts)
+            head = await self._until_first_content(route, transcoder, chunks)
+            if transcoder.error and not transcoder.content_emitted:
+                self._log_done(chat, route, transcoder, started)
+                _fail_over_if_failed(transcoder)
         except BaseException:
             await exchange.aclose()
             raise
         # From here the response generator owns the exchange and closes it.
-        return StreamingResponse(200, self._relay(chat, route, exchange, transcoder, started))
+        relay = self._relay(chat, route, exchange, transcoder, started, head, chunks)
+        return StreamingResponse(200, relay)
+
+    async def _until_first_content(
+        self, route: Route, transcoder: StreamTranscoder, chunks: AsyncIterator[bytes]
+    ) -> bytes:
+        """Read the stream until the answer shows its first content (or ends), before anything
+        goes to the client: until then, a failure can still go to the next route."""
+        head = bytearray()
+        try:
+            async for chunk in chunks:
+                head += transcoder.feed(chunk)
+                if transcoder.content_emitted or transcoder.done:
+                    return bytes(head)
+        except (IdleTimeout, TotalTimeout, httpx.TransportError) as exc:
+            message, type_, code = _broken_stream(route, exc)
+            raise RouteFailed(GatewayError(_BROKEN_STATUS[code], message, type_, code)) from None
+        head += transcoder.finish()
+        return bytes(head)
 
     async def embeddings(self, request: Request) -> Response:
         wanted = parse_embeddings_request(request.body)
@@ -304,41 +345,27 @@ class Gateway:
         exchange: UpstreamExchange,
         transcoder: StreamTranscoder,
         started: float,
+        head: bytes,
+        chunks: AsyncIterator[bytes],
     ) -> AsyncIterator[bytes]:
-        """Upstream bytes → transcoder → client, one write per upstream read."""
-        name = route.provider.name
+        """Upstream bytes → transcoder → client, one write per upstream read; ``head`` is what
+        the transcoder produced while the first content was awaited."""
         try:
-            try:
-                async for chunk in iter_chunks(exchange.response, route.provider.timeouts):
-                    out = transcoder.feed(chunk)
-                    if out:
-                        yield out
-                    if transcoder.done:
-                        break
-            except IdleTimeout:
-                yield transcoder.abort(
-                    f"Provider '{name}' stopped sending for longer than "
-                    f"{route.provider.timeouts.idle:g} s; the answer is incomplete. Retry.",
-                    "upstream_error",
-                    "upstream_idle_timeout",
-                )
-            except TotalTimeout:
-                yield transcoder.abort(
-                    f"Provider '{name}' took longer than {route.provider.timeouts.total:g} s "
-                    "in total; the answer is incomplete. Retry.",
-                    "upstream_error",
-                    "upstream_timeout",
-                )
-            except httpx.TransportError:
-                yield transcoder.abort(
-                    f"The connection to provider '{name}' broke mid-answer; "
-                    "the answer is incomplete. Retry.",
-                    "upstream_error",
-                    "upstream_connection_error",
-                )
-            tail = transcoder.finish()
-            if tail:
-                yield tail
+            if head:
+                yield head
+            if not transcoder.done:
+                try:
+                    async for chunk in chunks:
+                        out = transcoder.feed(chunk)
+                        if out:
+                            yield out
+                        if transcoder.done:
+                            break
+                except (IdleTimeout, TotalTimeout, httpx.TransportError) as exc:
+                    yield transcoder.abort(*_broken_stream(route, exc))
+                tail = transcoder.finish()
+                if tail:
+                    yield tail
         finally:
             await exchange.aclose()
             self._log_done(chat, route, transcoder, started)

@@ -15,7 +15,7 @@ import httpx
 import orjson
 import trio
 
-from sluicegate.config import ProviderConfig
+from sluicegate.config import ModelAlias, ProviderConfig
 from sluicegate.providers import ADAPTERS
 from sluicegate.routing import RouteTable
 from sluicegate.upstream import UpstreamPool, describe_url
@@ -25,6 +25,32 @@ log = logging.getLogger("sluicegate.models")
 LIST_TIMEOUT = 5.0
 RETRY_AFTER_FAILURE = 30.0  # seconds before the request path asks a failed catalog again
 MAX_LIST_BYTES = 8 * 1024 * 1024
+
+
+def alias_entry(alias: ModelAlias) -> dict[str, Any]:
+    """How ``/v1/models`` shows an alias: its id, what it routes to, and what the config says
+    about it (context length, output cap, pricing in USD per 1M tokens)."""
+    entry: dict[str, Any] = {
+        "id": alias.id,
+        "object": "model",
+        "created": 0,
+        "owned_by": "sluicegate",
+        "routes": list(alias.routes),
+    }
+    if alias.name:
+        entry["name"] = alias.name
+    if alias.context_window:
+        entry["context_length"] = alias.context_window
+    if alias.max_tokens:
+        entry["max_tokens"] = alias.max_tokens
+    if alias.pricing is not None:
+        entry["pricing"] = {
+            "input_tokens": alias.pricing.input,
+            "output_tokens": alias.pricing.output,
+            "cache_read_tokens": alias.pricing.cache_read,
+            "cache_write_tokens": alias.pricing.cache_write,
+        }
+    return entry
 
 
 class ModelCatalog:
@@ -54,8 +80,20 @@ class ModelCatalog:
             spellings = self._spellings.get(provider.name)
         return (spellings or {}).get(model_id.lower(), model_id)
 
+    def known_context_length(self, provider: ProviderConfig, model_id: str) -> int | None:
+        """The context length the provider's cached list states for ``model_id``, if any
+        (no fetch: this is asked on the request path when a route failed)."""
+        cached = self._cache.get(provider.name)
+        wanted = f"{provider.name}/{model_id}".lower()
+        for entry in cached[1] if cached else ():
+            if entry["id"].lower() == wanted:
+                length = entry.get("context_length")
+                return length if isinstance(length, int) and length > 0 else None
+        return None
+
     async def listing(self) -> bytes:
-        """The OpenAI ``list`` object, serialised."""
+        """The OpenAI ``list`` object, serialised: the config's aliases first, then every
+        provider's models as ``provider/id``."""
         found: dict[str, list[dict[str, Any]]] = {}
 
         async def one(provider: ProviderConfig) -> None:
@@ -64,7 +102,8 @@ class ModelCatalog:
         async with trio.open_nursery() as nursery:
             for provider in self._routes.providers:
                 nursery.start_soon(one, provider)
-        data = [entry for p in self._routes.providers for entry in found.get(p.name, [])]
+        data = [alias_entry(alias) for alias in self._routes.aliases]
+        data += [entry for p in self._routes.providers for entry in found.get(p.name, [])]
         return orjson.dumps({"object": "list", "data": data})
 
     async def _provider_models(self, provider: ProviderConfig) -> list[dict[str, Any]]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from sluicegate.config import BreakerSettings
 
 Clock = Callable[[], float]
 
@@ -75,12 +76,6 @@ class KeyRing:
             self._reasons[key] = reason
 
 
-@dataclass(frozen=True, slots=True)
-class BreakerSettings:
-    failures: int = 5  # consecutive failures that open the circuit
-    open_seconds: float = 30.0  # how long it stays open before one probe is let through
-
-
 class CircuitBreaker:
     """Closed: requests flow. ``failures`` failures in a row open it: requests are refused
     for ``open_seconds``. Then it is half-open: one probe request is let through; its success
@@ -116,6 +111,11 @@ class CircuitBreaker:
         if self._open_until is None:
             return 0.0
         return max(self._open_until - self._clock(), 0.0)
+
+    def abandon(self) -> None:
+        """The request let through ended without saying anything about the route (the client
+        went away): a probe slot it held is free again."""
+        self._probing = False
 
     def success(self) -> None:
         self._failures = 0

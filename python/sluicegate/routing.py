@@ -1,8 +1,10 @@
-"""Turn the model name a client sent into a route: provider + upstream model id + key.
+"""Turn the model name a client sent into routes: provider + upstream model id (+ a key).
 
-``"nvidia/glm-5.2"`` goes to provider ``nvidia`` with upstream model ``glm-5.2``: the provider is
-the text before the first slash, the upstream id is everything after it (slashes kept, as
-Hugging Face ids need). Knows nothing about wire formats.
+An alias from the config (``[[models]]``, matched ignoring case) stands for its ordered routes.
+Any other name is ``provider/model``: ``"nvidia/glm-5.2"`` goes to provider ``nvidia`` with
+upstream model ``glm-5.2``; the provider is the text before the first slash, the upstream id is
+everything after it (slashes kept, as Hugging Face ids need). Aliases win over provider/model.
+Knows nothing about wire formats.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sluicegate.config import ProviderConfig
+from sluicegate.config import ModelAlias, ProviderConfig
 from sluicegate.errors import GatewayError
 from sluicegate.providers import ADAPTERS, ProviderAdapter
 from sluicegate.resilience import AllKeysCooling, KeyRing
@@ -26,11 +28,13 @@ class Route:
     provider: ProviderConfig
     adapter: ProviderAdapter
     upstream_model: str
+    alias: ModelAlias | None = None  # the alias this route came from, if any
 
 
 class RouteTable:
-    def __init__(self, providers: Iterable[ProviderConfig]):
+    def __init__(self, providers: Iterable[ProviderConfig], aliases: Iterable[ModelAlias] = ()):
         self._providers: dict[str, ProviderConfig] = {p.name.lower(): p for p in providers}
+        self._aliases: dict[str, ModelAlias] = {a.id.lower(): a for a in aliases}
         self._keys: dict[str, KeyRing] = {
             name: KeyRing(p.api_keys) for name, p in self._providers.items()
         }
@@ -39,13 +43,28 @@ class RouteTable:
     def providers(self) -> tuple[ProviderConfig, ...]:
         return tuple(self._providers.values())
 
+    @property
+    def aliases(self) -> tuple[ModelAlias, ...]:
+        return tuple(self._aliases.values())
+
     def resolve(self, model: str) -> Route:
+        """The first route of ``model`` (see ``routes``)."""
+        return self.routes(model)[0]
+
+    def routes(self, model: str) -> list[Route]:
+        """``model``'s routes: an alias's, in order, or the one ``provider/model`` route."""
         name = model[len(CLIENT_PREFIX) :] if model.lower().startswith(CLIENT_PREFIX) else model
+        alias = self._aliases.get(name.lower())
+        if alias is not None:
+            return [self._direct(route, model, alias) for route in alias.routes]
+        return [self._direct(name, model)]
+
+    def _direct(self, name: str, asked: str, alias: ModelAlias | None = None) -> Route:
         provider_name, slash, upstream_model = name.partition("/")
         provider = self._providers.get(provider_name.lower())
         if provider is None or not slash or not upstream_model:
-            raise self._not_found(model)
-        return Route(provider, ADAPTERS[provider.kind], upstream_model)
+            raise self._not_found(asked)
+        return Route(provider, ADAPTERS[provider.kind], upstream_model, alias)
 
     def candidates(self, model: str, fallbacks: tuple[str, ...] = ()) -> list[Route]:
         """The routes to try, in order: ``model``'s, then each fallback's, each once.
@@ -54,9 +73,9 @@ class RouteTable:
         surprise when the first route fails."""
         routes: list[Route] = []
         for name in (model, *fallbacks):
-            route = self.resolve(name)
-            if route not in routes:
-                routes.append(route)
+            for route in self.routes(name):
+                if route not in routes:
+                    routes.append(route)
         return routes
 
     def next_key(self, provider: ProviderConfig) -> str | None:
@@ -100,8 +119,11 @@ class RouteTable:
     def _not_found(self, model: str) -> GatewayError:
         if self._providers:
             known = ", ".join(sorted(self._providers))
+            aliases = ", ".join(a.id for a in self._aliases.values())
+            also = f", or one of the aliases {aliases}" if aliases else ""
             hint = (
-                f"Use 'provider/model' with one of these providers: {known} (see GET /v1/models)."
+                f"Use 'provider/model' with one of these providers: {known}{also} "
+                "(see GET /v1/models)."
             )
         else:
             hint = (

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 
 from sluicegate.config.environment import (
     ENV_PROVIDERS,
@@ -19,9 +20,12 @@ from sluicegate.config.environment import (
 from sluicegate.config.file import read_config_file
 from sluicegate.config.model import (
     KNOWN_KINDS,
+    BreakerSettings,
     Config,
     ConfigError,
+    ModelAlias,
     ModelSettings,
+    Pricing,
     ProviderConfig,
     ServerConfig,
     Timeouts,
@@ -30,10 +34,13 @@ from sluicegate.config.model import (
 __all__ = [
     "ENV_PROVIDERS",
     "KNOWN_KINDS",
+    "BreakerSettings",
     "Config",
     "ConfigError",
     "EnvProvider",
+    "ModelAlias",
     "ModelSettings",
+    "Pricing",
     "ProviderConfig",
     "ServerConfig",
     "Timeouts",
@@ -54,14 +61,53 @@ def load_config(
     providers: tuple[ProviderConfig, ...] = ()
     declared: frozenset[str] = frozenset()
     notices: tuple[str, ...] = ()
+    aliases: tuple[ModelAlias, ...] = ()
     if path is not None:
         from_file = read_config_file(path, env)
         server, providers, declared = from_file.server, from_file.providers, from_file.declared
-        notices = from_file.notices
+        notices, aliases = from_file.notices, from_file.models
     from_env, env_notices = env_providers(env, declared)
+    providers += from_env
+    aliases, alias_notices = usable_aliases(aliases, providers, declared)
     return Config(
         server=apply_server_env(server, env),
-        providers=providers + from_env,
-        notices=notices + env_notices,
+        providers=providers,
+        notices=notices + env_notices + alias_notices,
         path=None if path is None else os.fsdecode(path),
+        models=aliases,
     )
+
+
+def usable_aliases(
+    aliases: tuple[ModelAlias, ...],
+    providers: tuple[ProviderConfig, ...],
+    declared: frozenset[str],
+) -> tuple[tuple[ModelAlias, ...], tuple[str, ...]]:
+    """The aliases with the routes whose provider is on; a notice per route left out.
+
+    A route to a provider that exists but is off (its key is not set on this host) is dropped
+    quietly enough (one notice); a route to a provider nobody declared is a mistake."""
+    on = {p.name for p in providers}
+    known = on | declared | {row.name for row in ENV_PROVIDERS}
+    usable: list[ModelAlias] = []
+    notices: list[str] = []
+    for alias in aliases:
+        routes = []
+        for route in alias.routes:
+            provider = route.partition("/")[0].lower()
+            if provider in on:
+                routes.append(route)
+            elif provider in known:
+                notices.append(
+                    f"model {alias.id}: route {route} is off (provider {provider} is off)"
+                )
+            else:
+                raise ConfigError(
+                    f"model {alias.id}: route {route} names provider '{provider}', which is not "
+                    f"declared; known providers: {', '.join(sorted(known))}"
+                )
+        if routes:
+            usable.append(replace(alias, routes=tuple(routes)))
+        else:
+            notices.append(f"model {alias.id}: off (none of its routes' providers is on)")
+    return tuple(usable), tuple(notices)

@@ -20,8 +20,11 @@ from sluicegate.config.interpolate import BadReference, MissingVariable, interpo
 from sluicegate.config.locate import Path, SourceLines
 from sluicegate.config.model import (
     KNOWN_KINDS,
+    BreakerSettings,
     ConfigError,
+    ModelAlias,
     ModelSettings,
+    Pricing,
     ProviderConfig,
     ServerConfig,
     Timeouts,
@@ -35,7 +38,7 @@ from sluicegate.config.values import (
 )
 from sluicegate.sampling import KNOBS, knob_problem
 
-_TOP_LEVEL = {"server": "[server]", "providers": "[[providers]]"}
+_TOP_LEVEL = {"server": "[server]", "providers": "[[providers]]", "models": "[[models]]"}
 _SERVER_KEYS = tuple(f.name for f in fields(ServerConfig))
 _PROVIDER_KEYS = (
     "name",
@@ -47,8 +50,29 @@ _PROVIDER_KEYS = (
     "headers",
     "timeouts",
     "model_settings",
+    "breaker",
 )
-_MODEL_SETTINGS_KEYS = ("chat_template", "bos_token", "eos_token", "stop", "params")
+_MODEL_SETTINGS_KEYS = (
+    "chat_template",
+    "bos_token",
+    "eos_token",
+    "stop",
+    "params",
+    "context_window",
+)
+_ALIAS_KEYS = (
+    "id",
+    "name",
+    "routes",
+    "params",
+    "context_window",
+    "max_tokens",
+    "input",
+    "reasoning",
+    "pricing",
+)
+_PRICING_KEYS = tuple(f.name for f in fields(Pricing))
+_INPUT_KINDS = ("text", "image")
 _TIMEOUT_KEYS = tuple(f.name for f in fields(Timeouts))
 _REQUIRED_PROVIDER_KEYS = {
     "name": 'name = "my-server"',
@@ -82,6 +106,7 @@ class FileConfig:
     providers: tuple[ProviderConfig, ...]  # those that are on
     declared: frozenset[str]  # every provider name in the file, on or off
     notices: tuple[str, ...]
+    models: tuple[ModelAlias, ...] = ()
 
 
 def read_config_file(path: str | os.PathLike[str], env: Mapping[str, str]) -> FileConfig:
@@ -285,7 +310,8 @@ class _FileReader:
                 )
         server = self.server(data.get("server", {}))
         providers, declared = self.providers(data.get("providers", []))
-        return FileConfig(server, providers, declared, tuple(self.notices))
+        models = self.aliases(data.get("models", []))
+        return FileConfig(server, providers, declared, tuple(self.notices), models)
 
     def server(self, value: object) -> ServerConfig:
         path: Path = ("server",)
@@ -392,6 +418,7 @@ class _FileReader:
         models = self.models(t.get("models", []), (*path, "models"))
         timeouts = self.timeouts(t.get("timeouts", {}), (*path, "timeouts"))
         settings = self.model_settings(t.get("model_settings", {}), (*path, "model_settings"))
+        breaker = self.breaker(t.get("breaker", {}), (*path, "breaker"))
         provider = ProviderConfig(
             name=name,
             kind=kind,
@@ -402,6 +429,7 @@ class _FileReader:
             timeouts=timeouts,
             source="config",
             model_settings=settings,
+            breaker=breaker,
         )
         return provider, is_on
 
@@ -485,6 +513,15 @@ class _FileReader:
             models.append(model)
         return unique(models)
 
+    def breaker(self, value: object, path: Path) -> BreakerSettings:
+        t = self.table(value, path, ("failures", "open_seconds"), "[providers.breaker]")
+        settings: dict[str, Any] = {}
+        if "failures" in t:
+            settings["failures"] = self.count(t["failures"], (*path, "failures"), "failures")
+        if "open_seconds" in t:
+            settings["open_seconds"] = self.seconds(t["open_seconds"], (*path, "open_seconds"))
+        return BreakerSettings(**settings)
+
     def timeouts(self, value: object, path: Path) -> Timeouts:
         t = self.table(value, path, _TIMEOUT_KEYS, "[providers.timeouts]")
         return Timeouts(**{key: self.seconds(t[key], (*path, key)) for key in t})
@@ -533,8 +570,12 @@ class _FileReader:
                 if problem:
                     self.fail((*params_path, name), problem)
                 params[name] = value
+        window = None
+        if "context_window" in t:
+            window = self.count(t["context_window"], (*path, "context_window"), "tokens")
         directory = os.path.dirname(os.path.abspath(self.shown)) if self.shown else None
         return ModelSettings(
+            context_window=window,
             chat_template=strings.get("chat_template"),
             bos_token=strings.get("bos_token"),
             eos_token=strings.get("eos_token"),
@@ -542,3 +583,87 @@ class _FileReader:
             params=tuple(params.items()),
             base_dir=directory,
         )
+
+    def aliases(self, value: object) -> tuple[ModelAlias, ...]:
+        if isinstance(value, dict):
+            self.fail(("models",), "must be an array of tables: write [[models]] above each alias")
+        if not isinstance(value, list):
+            self.wrong_type(("models",), "an array of tables", value, "[[models]]")
+        found: list[ModelAlias] = []
+        seen: dict[str, int] = {}
+        for index, item in enumerate(value):
+            alias = self.alias(item, ("models", index))
+            lowered = alias.id.lower()
+            if lowered in seen:
+                first: Path = ("models", seen[lowered], "id")
+                self.fail(
+                    ("models", index, "id"),
+                    f'is "{alias.id}", already the id of {render(first[:2])}'
+                    f"{self.line_note(first)} (ids ignore case); give each alias its own id",
+                )
+            seen[lowered] = index
+            found.append(alias)
+        return tuple(found)
+
+    def alias(self, value: object, path: Path) -> ModelAlias:
+        t = self.table(value, path, _ALIAS_KEYS, "[[models]]")
+        for key, example in (("id", 'id = "smart"'), ("routes", 'routes = ["openai/gpt-4o"]')):
+            if key not in t:
+                self.fail(path, f"has no {key}; add {example} under its [[models]] header")
+        alias_id = self.string(t["id"], (*path, "id"), 'id = "smart"').strip()
+        if not alias_id or any(c.isspace() for c in alias_id):
+            self.fail((*path, "id"), 'must be a non-empty name without spaces, like id = "smart"')
+        routes: list[str] = []
+        example = 'routes = ["deepinfra/meta-llama/Llama-3.3-70B-Instruct", "openai/gpt-4o-mini"]'
+        for item_path, raw in self.string_list(t["routes"], (*path, "routes"), example):
+            route = self.expand(raw, item_path).strip()
+            provider, slash, model = route.partition("/")
+            if not slash or not provider or not model:
+                self.fail(item_path, f'is "{route}"; a route is "provider/model", {example}')
+            routes.append(route)
+        if not routes:
+            self.fail((*path, "routes"), f"is empty; list at least one route, {example}")
+        settings: dict[str, Any] = {"id": alias_id, "routes": unique(routes)}
+        if "name" in t:
+            settings["name"] = self.string(t["name"], (*path, "name"), 'name = "Smart"')
+        if "params" in t:
+            params = t["params"]
+            for owned in ("model", "models", "messages", "stream"):
+                if isinstance(params, dict) and owned in params:
+                    self.fail((*path, "params", owned), "cannot be a default; remove it")
+            if not isinstance(params, dict):
+                self.wrong_type(
+                    (*path, "params"), "a table", params, "params = { temperature = 0.6 }"
+                )
+            settings["params"] = tuple(params.items())
+        for key in ("context_window", "max_tokens"):
+            if key in t:
+                settings[key] = self.count(t[key], (*path, key), "tokens")
+        if "input" in t:
+            kinds = []
+            for item_path, raw in self.string_list(
+                t["input"], (*path, "input"), 'input = ["text"]'
+            ):
+                if raw not in _INPUT_KINDS:
+                    self.fail(item_path, f'is "{raw}"; use one of: {", ".join(_INPUT_KINDS)}')
+                kinds.append(raw)
+            settings["input"] = unique(kinds)
+        if "reasoning" in t:
+            if not isinstance(t["reasoning"], bool):
+                self.wrong_type(
+                    (*path, "reasoning"), "true or false", t["reasoning"], "reasoning = true"
+                )
+            settings["reasoning"] = t["reasoning"]
+        if "pricing" in t:
+            pricing_path = (*path, "pricing")
+            table = self.table(t["pricing"], pricing_path, _PRICING_KEYS, "pricing")
+            prices = {}
+            for key, raw in table.items():
+                price = self.number(
+                    raw, (*pricing_path, key), float, "a price in USD per 1M tokens"
+                )
+                if not math.isfinite(price) or price < 0:
+                    self.fail((*pricing_path, key), f"is {price:g}; a price is 0 or more")
+                prices[key] = price
+            settings["pricing"] = Pricing(**prices)
+        return ModelAlias(**settings)

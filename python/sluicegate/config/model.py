@@ -41,6 +41,7 @@ class ModelSettings:
     stop: tuple[str, ...] = ()  # extra stop strings, added to the template's
     params: tuple[tuple[str, object], ...] = ()  # default native parameters; requests override
     base_dir: str | None = None  # the config file's directory: relative template paths start here
+    context_window: int | None = None  # tokens; decides where a context-length error may go
 
     def merged_over(self, base: ModelSettings) -> ModelSettings:
         params = dict(base.params) | dict(self.params)
@@ -51,7 +52,16 @@ class ModelSettings:
             stop=tuple(dict.fromkeys(base.stop + self.stop)),
             params=tuple(params.items()),
             base_dir=self.base_dir or base.base_dir,
+            context_window=self.context_window or base.context_window,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerSettings:
+    """The circuit breaker of each route (provider + model) of a provider."""
+
+    failures: int = 5  # consecutive failures that open the circuit
+    open_seconds: float = 30.0  # how long it stays open before one probe is let through
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +76,7 @@ class ProviderConfig:
     source: str = "config"  # "config" or "env:<VAR>", for start-up logs
     # (lower-cased model id or "*", settings), from [providers.model_settings."<id>"]
     model_settings: tuple[tuple[str, ModelSettings], ...] = ()
+    breaker: BreakerSettings = BreakerSettings()
 
     def settings_for(self, model_id: str) -> ModelSettings:
         """The configured settings of ``model_id`` (ids ignore case), over the ``"*"`` entry."""
@@ -94,8 +105,35 @@ class ServerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Pricing:
+    """USD per 1M tokens, as OpenClaw's ``cost`` and DeepInfra's catalog state it."""
+
+    input: float = 0.0
+    output: float = 0.0
+    cache_read: float = 0.0
+    cache_write: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ModelAlias:
+    """A name of the gateway's own (``[[models]]``): an ordered list of ``provider/model``
+    routes, tried in turn, with what clients should know about it."""
+
+    id: str  # what clients send; matched ignoring case
+    routes: tuple[str, ...]  # "provider/model", in the order they are tried
+    name: str | None = None  # a display name (openclaw-config)
+    params: tuple[tuple[str, object], ...] = ()  # request defaults; the request's own win
+    context_window: int | None = None
+    max_tokens: int | None = None
+    input: tuple[str, ...] = ("text",)  # "text", "image"
+    reasoning: bool = False
+    pricing: Pricing | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig
     providers: tuple[ProviderConfig, ...]
     notices: tuple[str, ...]  # one line each: providers left off, suspicious values
     path: str | None  # the file read, if any
+    models: tuple[ModelAlias, ...] = ()  # the aliases, in file order

@@ -37,7 +37,17 @@ _INT_KEYS = frozenset(
     }
 )
 _FLAG_KEYS = frozenset(
-    {"garbage", "tool", "usage_on_finish", "ping", "crlf", "native_usage", "done", "multibyte"}
+    {
+        "garbage",
+        "tool",
+        "usage_on_finish",
+        "ping",
+        "crlf",
+        "native_usage",
+        "done",
+        "multibyte",
+        "overflow",
+    }
 )
 # Keys whose value is one word out of a fixed set; the first is the default.
 _CHOICE_KEYS: dict[str, tuple[str, ...]] = {"error_style": ("deepinfra", "tgi")}
@@ -66,6 +76,7 @@ class Behaviour:
     native_usage: bool = True
     done: bool = False
     multibyte: bool = False
+    overflow: bool = False  # with status=400: the answer is a context-length error
     error_style: str = _CHOICE_KEYS["error_style"][0]
 
 

@@ -69,7 +69,14 @@ def status_error(behaviour: Behaviour) -> Response:
     default = ("server_error", None) if status >= 500 else ("invalid_request_error", None)
     type_, code = _STATUS_ERRORS.get(status, default)
     headers = [("retry-after", behaviour.retry_after)] if status == 429 else []
-    body = error_body(f"simulated HTTP {status} (#sim status={status})", type_, code)
+    message = f"simulated HTTP {status} (#sim status={status})"
+    if behaviour.overflow:  # OpenAI's own wording
+        message = (
+            "This model's maximum context length is 8192 tokens. However, your messages "
+            f"resulted in 9000 tokens (#sim status={status} overflow=1)."
+        )
+        code = "context_length_exceeded"
+    body = error_body(message, type_, code)
     return Response(status, body, headers)
 
 
