@@ -17,6 +17,7 @@ from sluicegate.config import (
     Timeouts,
 )
 from tests.conftest import Simulator, running_gateway, sim_provider
+from tests.harness import wait_until
 
 
 def failing(sim: Simulator, name: str, directive: str) -> ProviderConfig:
@@ -215,3 +216,36 @@ def test_a_route_that_keeps_failing_is_paused(simulator: Simulator) -> None:
         assert simulator.state.requests == before, "the open circuit asked nobody"
         assert ask(base, "flaky/m", "good/m").status_code == 200
         assert simulator.state.requests == before + 1, "straight to the next route"
+
+
+def test_a_client_that_goes_away_starts_no_fallback(simulator: Simulator) -> None:
+    slow = failing(simulator, "slow", "ttft_ms=5000 error_after=0")
+    with running_gateway((slow, sim_provider(simulator, "good"))) as base:
+        before_requests = simulator.state.requests
+        before_gone = simulator.state.client_disconnects
+        body = {
+            "model": "slow/m",
+            "models": ["good/m"],
+            "stream": True,
+            "messages": [{"role": "user", "content": "#sim tokens=2"}],
+        }
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{base}/chat/completions", json=body, timeout=0.5)
+        # The gateway dropped its upstream stream at once, long before the 5 s answer...
+        assert wait_until(lambda: simulator.state.client_disconnects > before_gone)
+        # ...and asked nobody else: the next request is the only other one the simulator saw.
+        assert ask(base, "good/m").status_code == 200
+        assert simulator.state.requests == before_requests + 2
+        assert simulator.state.recent[-2]["headers"].get("x-sim") == "ttft_ms=5000 error_after=0"
+
+
+def test_every_route_rate_limited_is_a_429_with_the_soonest_retry(simulator: Simulator) -> None:
+    providers = (
+        failing(simulator, "a", "status=429 retry_after=20"),
+        failing(simulator, "b", "status=429 retry_after=5"),
+        failing(simulator, "c", "status=429 retry_after=9"),
+    )
+    with running_gateway(providers) as base:
+        answer = ask(base, "a/m", "b/m", "c/m")
+        assert answer.status_code == 429
+        assert answer.headers["retry-after"] == "5"

@@ -57,6 +57,8 @@ class RouteWalker:
         """The first answer ``attempt`` gets from ``routes``, in order; raises the last error
         when none answers."""
         last: GatewayError | None = None
+        rate_limited: list[GatewayError] = []  # 429s; when every route said so, the soonest wins
+        failures = 0
         too_long_for: int | None = None  # the window a context-length error was reported in
         for number, route in enumerate(routes, 1):
             where = f"attempt {number}/{len(routes)} for {asked} via {_label(route)}"
@@ -82,6 +84,9 @@ class RouteWalker:
                     "%s failed: %s (HTTP %d)", where, failed.error.code, failed.error.status
                 )
                 last = failed.error
+                failures += 1
+                if failed.error.status == 429:
+                    rate_limited.append(failed.error)
                 continue
             except GatewayError as error:
                 breaker.success()  # the upstream answered: the route works
@@ -97,7 +102,19 @@ class RouteWalker:
             breaker.success()
             return answer
         assert last is not None, "a walk over at least one route ends with an answer or an error"
+        if rate_limited and len(rate_limited) == failures:
+            raise min(rate_limited, key=_retry_after)
         raise last
+
+
+def _retry_after(error: GatewayError) -> float:
+    for name, value in error.headers:
+        if name.lower() == "retry-after":
+            try:
+                return float(value)
+            except ValueError:
+                break
+    return math.inf
 
 
 def _circuit_open(route: Route, wait: int) -> GatewayError:
