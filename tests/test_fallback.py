@@ -249,3 +249,23 @@ def test_every_route_rate_limited_is_a_429_with_the_soonest_retry(simulator: Sim
         answer = ask(base, "a/m", "b/m", "c/m")
         assert answer.status_code == 429
         assert answer.headers["retry-after"] == "5"
+
+
+@pytest.mark.parametrize(
+    ("directive", "timeouts"),
+    [
+        ("headers_ms=3000", Timeouts(first_byte=0.3)),  # no response headers in time
+        ("reset_after=0", Timeouts()),  # the connection drops before any content
+        ("truncate_after=0", Timeouts()),  # the body ends before any content
+        ("garbage=1 tokens=0", Timeouts()),  # the stream is not the dialect's
+    ],
+)
+@pytest.mark.parametrize("stream", [False, True])
+def test_more_failures_before_content_fall_back(
+    simulator: Simulator, directive: str, timeouts: Timeouts, stream: bool
+) -> None:
+    broken = replace(failing(simulator, "broken", directive), timeouts=timeouts)
+    with running_gateway((broken, sim_provider(simulator, "good"))) as base:
+        answer = ask(base, "broken/m", "good/m", stream=stream)
+        assert answer.status_code == 200, answer.text
+        assert b"quick" in answer.content and b'"error"' not in answer.content

@@ -54,8 +54,9 @@ class RouteWalker:
     async def walk(
         self, asked: str, routes: list[Route], attempt: Callable[[Route], Awaitable[T]]
     ) -> T:
-        """The first answer ``attempt`` gets from ``routes``, in order; raises the last error
-        when none answers."""
+        """The first answer ``attempt`` gets from ``routes``, in order. When none answers, raises
+        the last error — or, when every attempt was rate-limited, the 429 with the soonest
+        ``Retry-After``."""
         last: GatewayError | None = None
         rate_limited: list[GatewayError] = []  # 429s; when every route said so, the soonest wins
         failures = 0
