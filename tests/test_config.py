@@ -97,6 +97,7 @@ def test_env_provider_table_is_the_documented_one() -> None:
         *KEYED,
         ("vllm", "VLLM_API_KEY", None),
         ("deepinfra", "DEEPINFRA_API_KEY", "https://api.deepinfra.com"),
+        ("tgi", "TGI_API_KEY", None),
     ]
     assert all(r.kind in KNOWN_KINDS for r in ENV_PROVIDERS)
 
@@ -111,6 +112,7 @@ def test_no_env_means_every_env_provider_is_off_with_one_notice_each() -> None:
         "openrouter: off (OPENROUTER_API_KEY is not set)",
         "vllm: off (VLLM_BASE_URL is not set)",
         "deepinfra: off (DEEPINFRA_API_KEY or DEEPINFRA_TOKEN is not set)",
+        "tgi: off (TGI_BASE_URL is not set)",
     )
 
 

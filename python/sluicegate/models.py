@@ -16,6 +16,7 @@ import orjson
 import trio
 
 from sluicegate.config import ModelAlias, ProviderConfig
+from sluicegate.errors import GatewayError
 from sluicegate.providers import ADAPTERS
 from sluicegate.routing import RouteTable
 from sluicegate.upstream import UpstreamPool, describe_url
@@ -23,6 +24,8 @@ from sluicegate.upstream import UpstreamPool, describe_url
 log = logging.getLogger("sluicegate.models")
 
 LIST_TIMEOUT = 5.0
+DETAIL_CONCURRENCY = 4  # model-detail requests in flight per provider
+MAX_DETAILED_MODELS = 200  # a catalog this long is listed without details beyond these
 RETRY_AFTER_FAILURE = 30.0  # seconds before the request path asks a failed catalog again
 MAX_LIST_BYTES = 8 * 1024 * 1024
 
@@ -143,12 +146,53 @@ class ModelCatalog:
         url = adapter.models_url(provider)
         if url is None:
             return None
-        key = self._routes.next_key(provider)
+        body = await self._get(provider, "GET", url)
+        if body is None:
+            return None
+        items = adapter.read_models(body)
+        if items is None:
+            log.warning(
+                "provider %s: %s did not return a model list", provider.name, describe_url(url)
+            )
+            return None
+        if adapter.model_details is not None and adapter.read_model_details is not None:
+            await self._add_details(provider, items)
+        return items
+
+    async def _add_details(self, provider: ProviderConfig, items: list[dict[str, Any]]) -> None:
+        """Ask the provider about each model (Ollama's /api/show: context length,
+        capabilities), a few at a time; a model that cannot be asked keeps what it has."""
+        adapter = ADAPTERS[provider.kind]
+        assert adapter.model_details is not None and adapter.read_model_details is not None
+        limit = trio.Semaphore(DETAIL_CONCURRENCY)
+
+        async def one(item: dict[str, Any]) -> None:
+            method, url, payload = adapter.model_details(provider, item["id"])
+            async with limit:
+                body = await self._get(provider, method, url, payload)
+            if body is not None:
+                item.update(adapter.read_model_details(body))
+
+        async with trio.open_nursery() as nursery:
+            for item in items[:MAX_DETAILED_MODELS]:
+                nursery.start_soon(one, item)
+
+    async def _get(
+        self, provider: ProviderConfig, method: str, url: str, payload: bytes | None = None
+    ) -> bytes | None:
+        """The body of a successful answer, or None (logged) for any failure."""
+        adapter = ADAPTERS[provider.kind]
+        try:
+            key = self._routes.next_key(provider)
+        except GatewayError:  # every key is resting: ask again later
+            return None
         headers = [*adapter.auth_headers(key), *provider.headers]
+        if payload is not None:
+            headers.append(("content-type", "application/json"))
         try:
             async with self._pool.lease(provider) as client:
                 with trio.fail_after(LIST_TIMEOUT):
-                    response = await client.get(url, headers=headers)
+                    response = await client.request(method, url, headers=headers, content=payload)
         except (httpx.HTTPError, trio.TooSlowError) as exc:
             log.warning(
                 "provider %s: could not list models at %s (%s)",
@@ -165,15 +209,4 @@ class ModelCatalog:
                 response.status_code,
             )
             return None
-        try:
-            data = orjson.loads(response.content).get("data")
-        except (orjson.JSONDecodeError, AttributeError):
-            data = None
-        if not isinstance(data, list):
-            log.warning(
-                "provider %s: %s did not return an OpenAI model list",
-                provider.name,
-                describe_url(url),
-            )
-            return None
-        return [m for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
+        return response.content

@@ -43,6 +43,7 @@ ENV_PROVIDERS: tuple[EnvProvider, ...] = (
         "https://api.deepinfra.com",
         other_key_vars=("DEEPINFRA_TOKEN",),
     ),
+    EnvProvider("tgi", "tgi", "TGI_API_KEY", None, key_required=False),
 )
 
 

@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from sluicegate._core import ChatTemplate
 from sluicegate.chat import ChatRequest
 from sluicegate.config import ModelSettings, ProviderConfig
@@ -70,6 +72,17 @@ def same_entry(item: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
+def openai_model_list(body: bytes) -> list[dict[str, Any]] | None:
+    """The ``data`` of an OpenAI ``list`` of models, or None when the body is not one."""
+    try:
+        data = orjson.loads(body).get("data")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    if not isinstance(data, list):
+        return None
+    return [m for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderAdapter:
     kind: str
@@ -83,6 +96,12 @@ class ProviderAdapter:
         [ProviderConfig, ModelProfile, EmbeddingsRequest, str | None], UpstreamRequest
     ] = no_embeddings
     read_embeddings: Callable[[EmbeddingsRequest, bytes], bytes] | None = None
+    # The body models_url answered → model items (each with an "id"), or None if unreadable.
+    read_models: Callable[[bytes], list[dict[str, Any]] | None] = openai_model_list
+    # A model's detail request (method, url, JSON body) and its answer → fields to add
+    # (Ollama's /api/show: context length, capabilities).
+    model_details: Callable[[ProviderConfig, str], tuple[str, str, bytes | None]] | None = None
+    read_model_details: Callable[[bytes], dict[str, Any]] | None = None
     # One upstream model-list item → the /v1/models entry (extra fields such as pricing).
     model_entry: Callable[[dict[str, Any]], dict[str, Any]] = same_entry
     # The upstream needs a rendered prompt (a chat template) instead of messages.

@@ -27,6 +27,14 @@ from sluicegate.providers.base import (
 )
 from sluicegate.providers.failures import classify_status
 from sluicegate.providers.openai import auth_headers, json_headers
+from sluicegate.providers.prompt import (
+    invalid,
+    prompt_token_estimate,
+    refuse_tools,
+    render_prompt,
+    stop_list,
+    think_mode,
+)
 from sluicegate.sampling import knob_problem
 
 DIALECT = "deepinfra"
@@ -42,116 +50,10 @@ _KNOBS = (
     "frequency_penalty",
     "seed",
 )
-# A rough tokens-per-character ratio, for the prompt-size estimate used only when the upstream
-# reports no token counts (the usage is then marked estimated).
-_CHARS_PER_TOKEN = 4
-
-
-def _invalid(message: str, param: str | None, code: str = "invalid_value") -> GatewayError:
-    return GatewayError(400, message, "invalid_request_error", code, param)
 
 
 def inference_url(provider: ProviderConfig, model: str) -> str:
     return f"{provider.base_url}/v1/inference/{quote(model, safe='/:@-._~')}"
-
-
-def _refuse_tools(provider: ProviderConfig, body: dict[str, Any]) -> None:
-    uses_tools = bool(body.get("tools")) or any(
-        isinstance(m, dict) and (m.get("role") == "tool" or m.get("tool_calls"))
-        for m in body["messages"]
-    )
-    if uses_tools:
-        raise _invalid(
-            f"Tool calling through the native DeepInfra API (provider '{provider.name}') is not "
-            "supported yet. Remove 'tools' and tool messages, or send this request to a provider "
-            "of kind openai (e.g. DeepInfra's OpenAI-compatible endpoint).",
-            "tools",
-            "tools_not_supported",
-        )
-
-
-def _text_of(content: Any, where: str) -> str:
-    """A message's content as the plain text a prompt can hold."""
-    if content is None or isinstance(content, str):
-        return content or ""
-    parts: list[str] = []
-    for i, part in enumerate(content):
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text" and isinstance(part.get("text"), str):
-            parts.append(part["text"])
-        else:
-            raise _invalid(
-                f"'{where}.content[{i}]' is a {kind or 'non-text'} part; the native DeepInfra API "
-                "takes text only. Send text parts, or use a provider of kind openai for images.",
-                f"{where}.content",
-                "unsupported_content",
-            )
-    return "\n".join(parts)
-
-
-def template_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The conversation as chat templates expect it: role and text content (plus the assistant's
-    earlier ``reasoning_content``, which some templates render). ``developer`` is ``system``."""
-    out: list[dict[str, Any]] = []
-    for i, message in enumerate(messages):
-        role = message["role"]
-        item: dict[str, Any] = {
-            "role": "system" if role == "developer" else role,
-            "content": _text_of(message.get("content"), f"messages[{i}]"),
-        }
-        if isinstance(message.get("reasoning_content"), str):
-            item["reasoning_content"] = message["reasoning_content"]
-        out.append(item)
-    return out
-
-
-def _template_variables(body: dict[str, Any]) -> dict[str, Any]:
-    extra: dict[str, Any] = {}
-    effort = body.get("reasoning_effort")
-    if effort is not None:
-        # Templates with a thinking switch read one of these (Qwen3: enable_thinking,
-        # DeepSeek V3.1: thinking); others ignore them.
-        extra["enable_thinking"] = extra["thinking"] = effort != "none"
-    kwargs = body.get("chat_template_kwargs")
-    if kwargs is not None:
-        if not isinstance(kwargs, dict):
-            raise _invalid(
-                "'chat_template_kwargs' must be an object of template variables, "
-                'e.g. {"enable_thinking": false}.',
-                "chat_template_kwargs",
-                "invalid_type",
-            )
-        extra.update(kwargs)
-    return extra
-
-
-def render_prompt(profile: ModelProfile, body: dict[str, Any]) -> str:
-    template = profile.template
-    assert template is not None, "a templated provider always gets a template"
-    extra = _template_variables(body)
-    try:
-        return template.render(
-            orjson.dumps(template_messages(body["messages"])),
-            add_generation_prompt=True,
-            extra_json=orjson.dumps(extra) if extra else None,
-        )
-    except ValueError as exc:
-        raise _invalid(
-            f"The chat template of '{profile.upstream_model}' ({template.name}) cannot render "
-            f"this conversation: {exc}. Fix the messages (e.g. roles must alternate user/"
-            "assistant) or configure another chat_template for the model.",
-            "messages",
-            "chat_template_error",
-        ) from None
-
-
-def _stop_list(body: dict[str, Any], profile: ModelProfile) -> list[str]:
-    stop = body.get("stop")
-    client = [stop] if isinstance(stop, str) else list(stop or ())
-    if any(not s for s in client):
-        raise _invalid("'stop' must not contain empty strings.", "stop")
-    template = profile.template.stop if profile.template is not None else []
-    return list(dict.fromkeys([*client, *template, *profile.settings.stop]))
 
 
 def native_parameters(body: dict[str, Any], profile: ModelProfile, stream: bool) -> dict[str, Any]:
@@ -163,20 +65,20 @@ def native_parameters(body: dict[str, Any], profile: ModelProfile, stream: bool)
             continue
         problem = knob_problem(name, value)
         if problem:
-            raise _invalid(f"'{name}' {problem}.", name)
+            raise invalid(f"'{name}' {problem}.", name)
         params[name] = value
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
     if max_tokens is not None:
         params["max_new_tokens"] = max_tokens
     n = body.get("n") or 1
     if n > 1 and stream:
-        raise _invalid(
+        raise invalid(
             "'n' greater than 1 cannot be streamed by the native DeepInfra API; set stream to "
             "false or n to 1.",
             "n",
         )
     if n > MAX_RESPONSES:
-        raise _invalid(f"'n' is {n}; the native DeepInfra API returns at most 2 answers.", "n")
+        raise invalid(f"'n' is {n}; the native DeepInfra API returns at most 2 answers.", "n")
     if n > 1:
         params["num_responses"] = n
     response_format = body.get("response_format")
@@ -185,7 +87,7 @@ def native_parameters(body: dict[str, Any], profile: ModelProfile, stream: bool)
         if kind == "json_object":
             params["response_format"] = {"type": "json_object"}
         elif kind != "text":
-            raise _invalid(
+            raise invalid(
                 '\'response_format\' must be {"type": "json_object"} or {"type": "text"} '
                 "for the native DeepInfra API (json_schema is not available there).",
                 "response_format",
@@ -193,7 +95,7 @@ def native_parameters(body: dict[str, Any], profile: ModelProfile, stream: bool)
     top = body.get("top_logprobs")
     if top is not None:
         if isinstance(top, bool) or not isinstance(top, int) or not 0 <= top <= 20:
-            raise _invalid("'top_logprobs' must be a whole number from 0 to 20.", "top_logprobs")
+            raise invalid("'top_logprobs' must be a whole number from 0 to 20.", "top_logprobs")
         if top and body.get("logprobs"):
             params["top_n_tokens"] = top  # TGI's name, which DeepInfra's native API inherits
     return params
@@ -203,17 +105,14 @@ def build_chat(
     provider: ProviderConfig, profile: ModelProfile, request: ChatRequest, api_key: str | None
 ) -> UpstreamRequest:
     body = request.body
-    _refuse_tools(provider, body)
+    refuse_tools(provider, body, "native DeepInfra API")
     prompt = render_prompt(profile, body)
-    stop = _stop_list(body, profile)
+    stop = stop_list(body, profile)
     native: dict[str, Any] = {"input": prompt, "stream": request.stream}
     native.update(native_parameters(body, profile, request.stream))
     if stop:
         native["stop"] = stop
     headers = json_headers(provider, api_key, stream=request.stream)
-    # A prompt that ends inside an opened think block (R1, Qwen3 thinking) makes the model's
-    # first words reasoning, without a <think> of its own.
-    think = "open" if prompt.rstrip().endswith("<think>") else "auto"
     return UpstreamRequest(
         method="POST",
         url=inference_url(provider, profile.upstream_model),
@@ -224,9 +123,9 @@ def build_chat(
         transcoder={
             "logprobs": bool(body.get("logprobs")),
             "stop": stop,
-            "think": think,
+            "think": think_mode(prompt),
             "max_tokens": native.get("max_new_tokens"),
-            "prompt_tokens": max(1, len(prompt) // _CHARS_PER_TOKEN),
+            "prompt_tokens": prompt_token_estimate(prompt),
         },
     )
 
@@ -290,7 +189,7 @@ def build_embeddings(
     provider: ProviderConfig, profile: ModelProfile, request: EmbeddingsRequest, api_key: str | None
 ) -> UpstreamRequest:
     if request.dimensions is not None:
-        raise _invalid(
+        raise invalid(
             "'dimensions' is not available through the native DeepInfra API; leave it out.",
             "dimensions",
         )
