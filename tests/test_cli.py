@@ -20,11 +20,16 @@ import pytest
 from sluicegate import __version__
 from tests.conftest import Simulator
 
-PROVIDER_VARS = re.compile(r"^(OPENAI|DEEPSEEK|NVIDIA|OPENROUTER|VLLM|DEEPINFRA|HF|SLUICEGATE)_")
+PROVIDER_VARS = re.compile(
+    r"^(OPENAI|DEEPSEEK|NVIDIA|OPENROUTER|VLLM|DEEPINFRA|TGI|OLLAMA|HF|SLUICEGATE)_"
+)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without any provider configuration, and without the local-Ollama probe
+    (a developer's own Ollama must not change what the tests see)."""
     env = {k: v for k, v in os.environ.items() if not PROVIDER_VARS.match(k)}
+    env["SLUICEGATE_LOCAL_OLLAMA"] = "off"
     env.update(extra)
     return env
 

@@ -98,6 +98,7 @@ def test_env_provider_table_is_the_documented_one() -> None:
         ("vllm", "VLLM_API_KEY", None),
         ("deepinfra", "DEEPINFRA_API_KEY", "https://api.deepinfra.com"),
         ("tgi", "TGI_API_KEY", None),
+        ("ollama", "OLLAMA_API_KEY", None),
     ]
     assert all(r.kind in KNOWN_KINDS for r in ENV_PROVIDERS)
 
@@ -113,7 +114,23 @@ def test_no_env_means_every_env_provider_is_off_with_one_notice_each() -> None:
         "vllm: off (VLLM_BASE_URL is not set)",
         "deepinfra: off (DEEPINFRA_API_KEY or DEEPINFRA_TOKEN is not set)",
         "tgi: off (TGI_BASE_URL is not set)",
+        "ollama: off (OLLAMA_BASE_URL or OLLAMA_HOST is not set)",
     )
+
+
+@pytest.mark.parametrize(
+    ("env", "url"),
+    [
+        ({"OLLAMA_BASE_URL": "http://box:11434"}, "http://box:11434"),
+        ({"OLLAMA_HOST": "0.0.0.0"}, "http://0.0.0.0:11434"),
+        ({"OLLAMA_HOST": "box:12000", "OLLAMA_API_KEY": "ok"}, "http://box:12000"),
+        ({"OLLAMA_HOST": "x", "OLLAMA_BASE_URL": "https://cloud.example"}, "https://cloud.example"),
+    ],
+)
+def test_ollama_from_its_base_url_or_its_own_host_variable(env: dict, url: str) -> None:
+    (provider,) = load_config(None, env).providers
+    assert (provider.name, provider.kind, provider.base_url) == ("ollama", "ollama", url)
+    assert provider.api_keys == ((env["OLLAMA_API_KEY"],) if "OLLAMA_API_KEY" in env else ())
 
 
 @pytest.mark.parametrize("var", ["DEEPINFRA_API_KEY", "DEEPINFRA_TOKEN"])

@@ -75,6 +75,7 @@ def load_config(
         notices=notices + env_notices + alias_notices,
         path=None if path is None else os.fsdecode(path),
         models=aliases,
+        declared=declared,
     )
 
 

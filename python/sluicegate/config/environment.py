@@ -23,6 +23,7 @@ class EnvProvider:
     default_base_url: str | None = None  # None: on only when <NAME>_BASE_URL is set
     key_required: bool = True  # False: the key is optional (local servers)
     other_key_vars: tuple[str, ...] = ()  # read, in order, when key_var is unset
+    host_var: str | None = None  # a "host[:port]" variable read when <NAME>_BASE_URL is unset
 
     @property
     def base_url_var(self) -> str:
@@ -44,6 +45,11 @@ ENV_PROVIDERS: tuple[EnvProvider, ...] = (
         other_key_vars=("DEEPINFRA_TOKEN",),
     ),
     EnvProvider("tgi", "tgi", "TGI_API_KEY", None, key_required=False),
+    # Ollama's own OLLAMA_HOST works too; OLLAMA_API_KEY is for Ollama's cloud. With neither
+    # variable, the CLI looks for a local Ollama at start-up (sluicegate.discovery).
+    EnvProvider(
+        "ollama", "ollama", "OLLAMA_API_KEY", None, key_required=False, host_var="OLLAMA_HOST"
+    ),
 )
 
 
@@ -65,25 +71,29 @@ def env_providers(
         )
         keys = unique(split_keys(env.get(key_var, "")))
         override = env.get(row.base_url_var, "")
+        base_url_var = row.base_url_var
+        if not override.strip() and row.host_var and env.get(row.host_var, "").strip():
+            override, base_url_var = host_url(env[row.host_var]), row.host_var
         if row.key_required and not keys:
             named = " or ".join((row.key_var, *row.other_key_vars))
             notices.append(f"{row.name}: off ({named} is not set)")
             continue
         if not override and row.default_base_url is None:
-            notices.append(f"{row.name}: off ({row.base_url_var} is not set)")
+            named = " or ".join(v for v in (row.base_url_var, row.host_var) if v)
+            notices.append(f"{row.name}: off ({named} is not set)")
             continue
         if override:
             try:
                 base_url = check_base_url(override)
             except ValueError as exc:
-                raise ConfigError(f"{row.base_url_var} {exc}, or unset it") from None
-            notice = base_url_notice(row.name, row.kind, base_url, row.base_url_var)
+                raise ConfigError(f"{base_url_var} {exc}, or unset it") from None
+            notice = base_url_notice(row.name, row.kind, base_url, base_url_var)
             if notice:
                 notices.append(notice)
         else:
             assert row.default_base_url is not None
             base_url = row.default_base_url
-        source_var = key_var if row.key_required else row.base_url_var
+        source_var = key_var if row.key_required else base_url_var
         providers.append(
             ProviderConfig(
                 name=row.name,
@@ -94,6 +104,22 @@ def env_providers(
             )
         )
     return tuple(providers), tuple(notices)
+
+
+def host_url(value: str, default_port: int = 11434) -> str:
+    """Ollama's ``OLLAMA_HOST`` as a URL, read the way Ollama reads it: the scheme defaults to
+    http, the port to 11434 (``0.0.0.0`` → ``http://0.0.0.0:11434``, ``https://box`` →
+    ``https://box:11434``); a path is kept."""
+    value = value.strip()
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        scheme, rest = "http", value
+    authority, slash, path = rest.partition("/")
+    host, colon, port = authority.rpartition(":")
+    if not colon or not port.isdigit():  # no port (an IPv6 "[::1]" ends in "1]", not digits)
+        host, port = authority, str(default_port)
+    host = host or "127.0.0.1"
+    return f"{scheme}://{host}:{port}{slash}{path}".rstrip("/")
 
 
 def apply_server_env(server: ServerConfig, env: Mapping[str, str]) -> ServerConfig:

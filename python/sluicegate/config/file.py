@@ -59,6 +59,8 @@ _MODEL_SETTINGS_KEYS = (
     "stop",
     "params",
     "context_window",
+    "num_ctx",
+    "keep_alive",
 )
 _ALIAS_KEYS = (
     "id",
@@ -570,12 +572,21 @@ class _FileReader:
                 if problem:
                     self.fail((*params_path, name), problem)
                 params[name] = value
-        window = None
+        window = num_ctx = keep_alive = None
         if "context_window" in t:
             window = self.count(t["context_window"], (*path, "context_window"), "tokens")
+        if "num_ctx" in t:
+            num_ctx = self.count(t["num_ctx"], (*path, "num_ctx"), "tokens")
+        if "keep_alive" in t:
+            raw = t["keep_alive"]
+            keep_alive = str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else None
+            if keep_alive is None:
+                keep_alive = self.string(raw, (*path, "keep_alive"), 'keep_alive = "10m"')
         directory = os.path.dirname(os.path.abspath(self.shown)) if self.shown else None
         return ModelSettings(
             context_window=window,
+            num_ctx=num_ctx,
+            keep_alive=keep_alive,
             chat_template=strings.get("chat_template"),
             bos_token=strings.get("bos_token"),
             eos_token=strings.get("eos_token"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # The provider kinds the config accepts. Adding a dialect is one more name here (plus its adapter).
-KNOWN_KINDS: tuple[str, ...] = ("openai", "deepinfra", "tgi")
+KNOWN_KINDS: tuple[str, ...] = ("openai", "deepinfra", "tgi", "ollama")
 
 
 class ConfigError(Exception):
@@ -42,6 +42,8 @@ class ModelSettings:
     params: tuple[tuple[str, object], ...] = ()  # default native parameters; requests override
     base_dir: str | None = None  # the config file's directory: relative template paths start here
     context_window: int | None = None  # tokens; decides where a context-length error may go
+    num_ctx: int | None = None  # Ollama: the context size to load the model with
+    keep_alive: str | None = None  # Ollama: how long the model stays loaded ("5m", "0", "-1")
 
     def merged_over(self, base: ModelSettings) -> ModelSettings:
         params = dict(base.params) | dict(self.params)
@@ -53,6 +55,8 @@ class ModelSettings:
             params=tuple(params.items()),
             base_dir=self.base_dir or base.base_dir,
             context_window=self.context_window or base.context_window,
+            num_ctx=self.num_ctx or base.num_ctx,
+            keep_alive=self.keep_alive if self.keep_alive is not None else base.keep_alive,
         )
 
 
@@ -137,3 +141,4 @@ class Config:
     notices: tuple[str, ...]  # one line each: providers left off, suspicious values
     path: str | None  # the file read, if any
     models: tuple[ModelAlias, ...] = ()  # the aliases, in file order
+    declared: frozenset[str] = frozenset()  # every provider name the file declares, on or off
