@@ -1,8 +1,8 @@
-"""The ``sluicegate`` command: serve, simulate, demo, run.
+"""The ``sluicegate`` command: serve, simulate, demo, run, openclaw-config.
 
 Exit codes: 0 clean stop, 1 runtime failure (e.g. the port is taken), 2 usage or
 configuration error. Messages go to stderr and say what to change; stdout carries only what a
-verb prints as its product (the demo's ready-to-paste curl line).
+verb prints as its product (the demo's ready-to-paste curl line, openclaw-config's JSON).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import argparse
 import errno
 import gc
 import ipaddress
+import json
 import logging
 import os
 import signal
@@ -118,7 +119,60 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(run)
     _add_workers(run)
     run.set_defaults(func=cmd_run)
+
+    openclaw = verbs.add_parser(
+        "openclaw-config",
+        help="print the openclaw.json block that registers this gateway with OpenClaw",
+        description="Print, as JSON on stdout, the models.providers.<id> block and "
+        "agents.defaults.model for OpenClaw's ~/.openclaw/openclaw.json, with the models of "
+        "--config ([[models]] aliases, then providers' static models). See deploy/openclaw/.",
+    )
+    _add_openclaw_options(openclaw)
+    openclaw.set_defaults(func=cmd_openclaw_config, host=None, port=None)
     return parser
+
+
+def _add_openclaw_options(parser: argparse.ArgumentParser) -> None:
+    from sluicegate.openclaw import DEFAULT_API_KEY_ENV, DEFAULT_PROVIDER_ID
+
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML config file (default: $SLUICEGATE_CONFIG, else the environment only)",
+    )
+    parser.add_argument(
+        "--provider-id",
+        metavar="ID",
+        default=DEFAULT_PROVIDER_ID,
+        help="OpenClaw's name for the gateway; agents say ID/<model> "
+        f"(default {DEFAULT_PROVIDER_ID})",
+    )
+    parser.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="the gateway's URL as OpenClaw reaches it, ending in /v1 "
+        "(default: http://<[server] host>:<port>/v1, 0.0.0.0 shown as 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--api-key-env",
+        metavar="VAR",
+        default=DEFAULT_API_KEY_ENV,
+        help="the variable OpenClaw reads the gateway key from, written as ${VAR} "
+        f"(default {DEFAULT_API_KEY_ENV})",
+    )
+    parser.add_argument(
+        "--primary", metavar="MODEL", help="the agents' model (default: the first alias)"
+    )
+    parser.add_argument(
+        "--fallback",
+        metavar="MODEL",
+        nargs="+",
+        action="extend",
+        help="models to fall back to, in order (default: the other aliases, in file order)",
+    )
+    parser.add_argument(
+        "--log-level", choices=LEVELS, help="default: $SLUICEGATE_LOG_LEVEL or info"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _load(args: argparse.Namespace) -> Config:
     path = args.config or os.environ.get("SLUICEGATE_CONFIG") or None
+    from sluicegate.discovery import with_local_ollama
     from sluicegate.profiles import check_templates
 
     try:
@@ -145,6 +200,7 @@ def _load(args: argparse.Namespace) -> Config:
         check_templates(config, os.environ)
     except ConfigError as exc:
         raise CliError(str(exc)) from None
+    config = with_local_ollama(config, os.environ)
     server = config.server
     if args.host:
         server = replace(server, host=args.host)
@@ -380,6 +436,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
             nursery.cancel_scope.cancel()
 
     return _run_trio(main_fn, config.server.host, config.server.port)
+
+
+def cmd_openclaw_config(args: argparse.Namespace) -> int:
+    from sluicegate.openclaw import OpenClawConfigError, OpenClawOptions, build_openclaw_config
+
+    config = _load(args)
+    for notice in config.notices:
+        log.info("%s", notice)
+    options = OpenClawOptions(
+        provider_id=args.provider_id,
+        base_url=args.base_url,
+        api_key_env=args.api_key_env,
+        primary=args.primary,
+        fallbacks=tuple(args.fallback or ()),
+    )
+    try:
+        built = build_openclaw_config(config, options)
+    except OpenClawConfigError as exc:
+        raise CliError(str(exc)) from None
+    for note in built.notes:
+        log.info("%s", note)
+    for warning in built.warnings:
+        log.warning("%s", warning)
+    provider = built.document["models"]["providers"][args.provider_id]
+    log.info(
+        "OpenClaw provider %s: %d model(s) at %s; merge the JSON on stdout into "
+        "~/.openclaw/openclaw.json",
+        args.provider_id,
+        len(provider["models"]),
+        provider["baseUrl"],
+    )
+    print(json.dumps(built.document, indent=2), flush=True)
+    return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
