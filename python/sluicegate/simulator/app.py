@@ -17,7 +17,7 @@ from sluicegate.server import (
     StreamingResponse,
     serve,
 )
-from sluicegate.simulator import deepinfra, openai
+from sluicegate.simulator import deepinfra, ollama, openai, tgi
 from sluicegate.simulator.state import SimulatorState
 
 Route = Callable[[Request], Awaitable[Response | StreamingResponse]]
@@ -38,6 +38,16 @@ _ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/v1/chat/completions"): openai.chat_completions,
     ("POST", "/v1/embeddings"): openai.embeddings,
     ("GET", "/v1/openai/models"): deepinfra.list_models,
+    ("POST", "/generate"): tgi.generate,
+    ("POST", "/generate_stream"): tgi.generate_stream,
+    ("POST", "/"): tgi.compat_generate,
+    ("GET", "/info"): tgi.info,
+    ("GET", "/health"): tgi.health,
+    ("POST", "/api/chat"): ollama.chat,
+    ("POST", "/api/embed"): ollama.embed,
+    ("GET", "/api/tags"): ollama.tags,
+    ("POST", "/api/show"): ollama.show,
+    ("GET", "/api/version"): ollama.version,
 }
 # (method, path prefix) -> route, for paths that carry a parameter the route reads itself
 # (a model id, which may hold slashes). Exact routes win; then the longest prefix.

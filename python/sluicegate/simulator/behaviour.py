@@ -10,7 +10,15 @@ Keys beyond the common ones (tokens, timing, status, early endings, garbage, pin
 it with the request's first stop string after N answer tokens, ``multibyte=1`` uses answer
 words with multi-byte UTF-8. Native dialects only: ``native_usage=0`` leaves token counts and
 cost out of the answer, ``done=1`` appends ``data: [DONE]``, ``error_style=tgi`` reports an
-in-stream error the way TGI does instead of DeepInfra's way.
+in-stream error the way TGI does instead of DeepInfra's way. TGI only: ``overloaded=1``
+answers "Model is overloaded", and ``overflow=1`` without a status is its context-length
+validation error.
+
+Ollama only (``/api/chat``), where ``think=N`` means N ``message.thinking`` lines and only
+applies when the request asks to think: ``mixed=1`` puts the last thinking and the first answer
+on one line, ``parallel=1`` makes ``tool=1`` two calls on one line, ``done_text=1`` sends the
+last token on the done line instead of an empty trailer, ``no_reason=1`` leaves ``done_reason``
+out, ``no_counts=1`` leaves ``prompt_eval_count`` and ``eval_count`` out.
 """
 
 from __future__ import annotations
@@ -47,6 +55,12 @@ _FLAG_KEYS = frozenset(
         "done",
         "multibyte",
         "overflow",
+        "overloaded",
+        "mixed",
+        "parallel",
+        "done_text",
+        "no_reason",
+        "no_counts",
     }
 )
 # Keys whose value is one word out of a fixed set; the first is the default.
@@ -77,7 +91,13 @@ class Behaviour:
     done: bool = False
     multibyte: bool = False
     overflow: bool = False  # with status=400: the answer is a context-length error
+    overloaded: bool = False  # TGI: "Model is overloaded" (429, or in-stream when streaming)
     error_style: str = _CHOICE_KEYS["error_style"][0]
+    mixed: bool = False
+    parallel: bool = False
+    done_text: bool = False
+    no_reason: bool = False
+    no_counts: bool = False
 
 
 def _bad(message: str, key: str | None = None) -> GatewayError:

@@ -35,34 +35,26 @@ from sluicegate.errors import GatewayError
 from sluicegate.server import Request, Response, StreamingResponse
 from sluicegate.simulator import playback
 from sluicegate.simulator.behaviour import Behaviour, find_last_directive, parse_behaviour
-from sluicegate.simulator.script import (
-    Ask,
-    Delay,
-    End,
-    Finish,
-    Garbage,
-    Script,
-    Start,
-    Step,
-    StreamError,
-    Text,
-    Usage,
-    build_script,
+from sluicegate.simulator.script import Ask, Finish, Script, Usage, build_script
+
+# What DeepInfra's fork shares with TGI (EOS_TOKEN_ID and input_tokens stay importable here).
+from sluicegate.simulator.tgi_family import EOS_TOKEN_ID as EOS_TOKEN_ID
+from sluicegate.simulator.tgi_family import (
+    Rejected,
+    TokenEventRenderer,
+    eos_text,
+    generated_tokens,
+    input_tokens,
+    native_finish_reason,
+    planned_runtime_ms,
 )
 
 INFERENCE_PREFIX = "/v1/inference/"
-FIRST_TOKEN_ID = 1000
-EOS_TOKEN_ID = 128009  # Llama 3's <|eot_id|>; DeepInfra reports the model's own id
 EMBEDDING_DIMENSIONS = 8
 CATALOG_CREATED = 1_718_000_000
 GARBAGE_BODY = b"<html><body>502 Bad Gateway (simulated: this is not JSON)</body></html>"
-GARBAGE_EVENT = b"{this is not JSON"
 # USD per million tokens for a model that is not in the catalog (any model id works).
 DEFAULT_PRICING = {"input_tokens": 0.03, "output_tokens": 0.05}
-# The end-of-turn token a model of each template family ends its answer with, found by a
-# marker of the family's template in the prompt; the first match wins.
-_EOS_BY_TEMPLATE = (("<|start_header_id|>", "<|eot_id|>"), ("<|im_start|>", "<|im_end|>"))
-_DEFAULT_EOS = "</s>"
 _REQUEST_ID_CHARS = string.ascii_letters + string.digits
 
 
@@ -209,14 +201,6 @@ def inference_status(
 
 
 # --- errors --------------------------------------------------------------------------------
-
-
-class Rejected(Exception):
-    """The request gets ``response`` instead of an answer."""
-
-    def __init__(self, response: Response) -> None:
-        super().__init__(response.status)
-        self.response = response
 
 
 def deep_error(status: int, message: str, headers: list[tuple[str, str]] | None = None) -> Response:
@@ -368,19 +352,6 @@ def model_of(request: Request) -> str:
     return model
 
 
-def eos_text(prompt: str) -> str:
-    """The end-of-turn token a model answering ``prompt`` ends with, by its template family."""
-    for marker, eos in _EOS_BY_TEMPLATE:
-        if marker in prompt:
-            return eos
-    return _DEFAULT_EOS
-
-
-def input_tokens(text: str) -> int:
-    """A deterministic stand-in for a tokenizer: one token per word, at least one."""
-    return max(1, len(text.split()))
-
-
 # --- answering: what both shapes share -----------------------------------------------------
 
 
@@ -395,72 +366,31 @@ class Generation:
     runtime_ms: int  # what the script's delays add up to, so answers stay deterministic
 
 
-def planned_runtime_ms(script: Script) -> int:
-    return round(sum(step.seconds for step in script if isinstance(step, Delay)) * 1000)
-
-
-def generated_tokens(finish: Finish) -> int:
-    """Token events of an answer: an EOS token ends it unless a limit or stop string did."""
-    return finish.usage.completion_tokens + (1 if finish.reason == "stop" else 0)
-
-
-def native_finish_reason(reason: str) -> str:
-    return "eos_token" if reason == "stop" else reason  # "length" and "stop_sequence" as is
-
-
 # --- the streamed answer -------------------------------------------------------------------
 
 
-def token(
-    index: int, text: str, *, special: bool = False, token_id: int | None = None
-) -> dict[str, Any]:
-    """A token object with a deterministic id and logprob."""
-    return {
-        "id": FIRST_TOKEN_ID + index if token_id is None else token_id,
-        "text": text,
-        "logprob": -round(0.05 * (index % 7 + 1), 4),
-        "special": special,
-    }
+class TokenStreamRenderer(TokenEventRenderer):
+    """Script steps to DeepInfra's SSE token events, for one answer."""
 
-
-class TokenStreamRenderer:
-    """Script steps to DeepInfra's SSE token events, for one answer.
-
-    It reads the whole script first: the final fields ride on the last real token when the
-    answer ends by length or stop string, and that token must not wait for the next step
-    (a delay would hold it back).
-    """
+    data_prefix = b"data: "
+    keep_alive = b": ping"
 
     def __init__(self, script: Script, generation: Generation, behaviour: Behaviour) -> None:
+        super().__init__(script, generation.eos, behaviour)
         self._generation = generation
         self._error_style = behaviour.error_style
         self._done = behaviour.done
-        self._ping = behaviour.ping
-        self._newline = b"\r\n" if behaviour.crlf else b"\n"
-        finish = next((step for step in script if isinstance(step, Finish)), None)
-        texts = sum(isinstance(step, Text) for step in script)
-        ends_on_token = finish is not None and finish.reason != "stop" and texts > 0
-        self._final_index = texts - 1 if ends_on_token else None
-        self._finish = finish
-        self._text: list[str] = []
-        self._frames = 0
 
-    def _frame(self, payload: bytes) -> bytes:
-        end = self._newline
-        ping = b": ping" + end + end if self._ping and self._frames else b""
-        self._frames += 1
-        return ping + b"data: " + payload + end + end
-
-    def _event(self, event: dict[str, Any]) -> bytes:
+    @staticmethod
+    def _json(event: dict[str, Any]) -> bytes:
         # Python's json.dumps, not orjson: DeepInfra's stream has its ", " and ": " spacing.
-        return self._frame(json.dumps(event, ensure_ascii=False).encode())
+        return json.dumps(event, ensure_ascii=False).encode()
 
-    def _final(self, last_token: dict[str, Any], finish: Finish) -> bytes:
-        event: dict[str, Any] = {
-            "token": last_token,
-            "generated_text": "".join(self._text),
-            "details": None,
-        }
+    def token_event(self, index: int, token: dict[str, Any]) -> bytes:
+        return self._json({"token": token, "generated_text": None, "details": None})
+
+    def final_event(self, index: int, token: dict[str, Any], finish: Finish) -> bytes:
+        event: dict[str, Any] = {"token": token, "generated_text": self.text, "details": None}
         if self._generation.native_usage:
             generation = self._generation
             generated = generated_tokens(finish)
@@ -476,33 +406,15 @@ class TokenStreamRenderer:
             event["inference_status"] = inference_status(
                 generation.model, prompt, generated, generation.runtime_ms
             )
-        return self._event(event)
+        return self._json(event)
 
-    def render(self, step: Step) -> bytes:
-        if isinstance(step, Start):
-            return b""
-        if isinstance(step, Text):
-            index = len(self._text)
-            self._text.append(step.text)
-            if index == self._final_index and self._finish is not None:
-                return self._final(token(index, step.text), self._finish)
-            return self._event(
-                {"token": token(index, step.text), "generated_text": None, "details": None}
-            )
-        if isinstance(step, Finish):
-            if self._final_index is not None:
-                return b""  # the final fields went out with the last token
-            eos = token(len(self._text), self._generation.eos, special=True, token_id=EOS_TOKEN_ID)
-            return self._final(eos, step)
-        if isinstance(step, StreamError):
-            if self._error_style == "tgi":
-                return self._event({"error": step.message, "error_type": "generation"})
-            return self._event({"error_type": "validation_error", "error_message": step.message})
-        if isinstance(step, Garbage):
-            return self._frame(GARBAGE_EVENT)
-        if isinstance(step, End):
-            return self._frame(b"[DONE]") if self._done else b""
-        raise TypeError(f"the DeepInfra renderer has no rendering for {step!r}")
+    def error_event(self, message: str) -> bytes:
+        if self._error_style == "tgi":
+            return self._json({"error": message, "error_type": "generation"})
+        return self._json({"error_type": "validation_error", "error_message": message})
+
+    def end(self) -> bytes:
+        return self.frame(b"[DONE]") if self._done else b""
 
 
 # --- the non-streamed answer ---------------------------------------------------------------

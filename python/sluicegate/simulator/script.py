@@ -7,6 +7,7 @@ a renderer, never touching this file.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -54,6 +55,30 @@ class ToolCallStart:
 class ToolArguments:
     index: int
     fragment: str
+
+
+@dataclass(frozen=True, slots=True)
+class Thinking:
+    """Reasoning the dialect carries apart from the answer (Ollama's ``message.thinking``).
+
+    Dialects without such a field get reasoning as a ``<think>`` block of ``Text`` instead.
+    """
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class WholeToolCall:
+    id: str
+    name: str
+    arguments: str  # a JSON object, complete
+
+
+@dataclass(frozen=True, slots=True)
+class WholeToolCalls:
+    """Complete tool calls in one piece, for dialects that never split arguments (Ollama)."""
+
+    calls: tuple[WholeToolCall, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +140,10 @@ Step = (
     Delay
     | Start
     | Text
+    | Thinking
     | ToolCallStart
     | ToolArguments
+    | WholeToolCalls
     | StreamError
     | Garbage
     | Truncate
@@ -218,6 +245,16 @@ def _cut(behaviour: Behaviour, sent: int) -> list[Step] | None:
 def build_script(behaviour: Behaviour, ask: Ask, call_id: str = "call_sim0") -> Script:
     """The steps of one answer; early endings apply after N units (tokens or tool fragments)."""
     units, reason = _units(behaviour, ask, call_id)
+    return assemble(behaviour, ask, units, reason)
+
+
+def assemble(behaviour: Behaviour, ask: Ask, units: Sequence[Step], reason: str) -> Script:
+    """Wrap an answer's content units in the timing, early endings and finish of ``behaviour``.
+
+    ``build_script`` makes the units for text and OpenAI-style tool calls; a dialect whose
+    answers are made of other units (Ollama's thinking lines and whole tool calls) makes its
+    own and shares the rest. Each unit counts as one token for the cut points and the usage.
+    """
     # A directive beyond the end still fires, just before the finish.
     behaviour_cut = {
         name: min(value, len(units))
