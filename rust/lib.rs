@@ -9,6 +9,7 @@ mod dialect;
 mod error;
 mod event;
 mod json;
+mod ndjson;
 mod outcome;
 mod sse;
 mod template;

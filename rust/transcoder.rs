@@ -4,14 +4,18 @@
 //! the closing frames; `data: [DONE]` goes out exactly once whatever happens. Not streaming,
 //! everything is read first and `finish` returns one JSON body: the upstream's own completion
 //! rewritten, or a stream merged into one, or the error envelope.
+//!
+//! Upstream streams are SSE, except Ollama's NDJSON.
 
 use std::ops::ControlFlow;
 
 use crate::aggregate::Aggregator;
+use crate::dialect::ollama::OllamaReader;
 use crate::dialect::tokens::TokenReader;
 use crate::dialect::{openai, Dialect, GenerationOptions};
 use crate::error::{UpstreamError, BAD_RESPONSE};
 use crate::event::Event;
+use crate::ndjson::{NdjsonItem, NdjsonParser};
 use crate::outcome::Outcome;
 use crate::sse::{SseItem, SseParser};
 use crate::writer::ChunkWriter;
@@ -19,6 +23,8 @@ use crate::writer::ChunkWriter;
 /// How the upstream's bytes are being framed.
 enum Input {
     Sse(SseParser),
+    /// Ollama's stream: one JSON object per line.
+    Ndjson(NdjsonParser),
     /// Not streaming, and not yet known whether the body is one JSON document or a stream.
     Sniffing(Vec<u8>),
     Json(Vec<u8>),
@@ -28,6 +34,7 @@ enum Input {
 enum Reader {
     OpenAi,
     Tokens(Box<TokenReader>),
+    Ollama(Box<OllamaReader>),
 }
 
 pub struct StreamTranscoder {
@@ -66,14 +73,18 @@ impl StreamTranscoder {
         include_usage: bool,
         options: GenerationOptions,
     ) -> Result<Self, String> {
-        let reader = match Dialect::from_name(dialect)? {
+        let dialect = Dialect::from_name(dialect)?;
+        let input = match (dialect, stream) {
+            (Dialect::Ollama, true) => Input::Ndjson(NdjsonParser::new()),
+            // One object or NDJSON lines, both starting with `{`: nothing to sniff.
+            (Dialect::Ollama, false) => Input::Json(Vec::new()),
+            (_, true) => Input::Sse(SseParser::new()),
+            (_, false) => Input::Sniffing(Vec::new()),
+        };
+        let reader = match dialect {
             Dialect::OpenAi => Reader::OpenAi,
             Dialect::Tokens => Reader::Tokens(Box::new(TokenReader::new(options))),
-        };
-        let input = if stream {
-            Input::Sse(SseParser::new())
-        } else {
-            Input::Sniffing(Vec::new())
+            Dialect::Ollama => Reader::Ollama(Box::new(OllamaReader::new(&options, response_id))),
         };
         Ok(StreamTranscoder {
             reader,
@@ -104,6 +115,9 @@ impl StreamTranscoder {
             Input::Sse(parser) => {
                 parser.feed(chunk, &mut |item| response.on_sse(reader, item));
                 response.end_of_read(reader);
+            }
+            Input::Ndjson(parser) => {
+                parser.feed(chunk, &mut |item| response.on_ndjson(reader, item));
             }
             Input::Json(body) => body.extend_from_slice(chunk),
             Input::Sniffing(head) => {
@@ -153,6 +167,12 @@ impl StreamTranscoder {
             Input::Sse(parser) => {
                 parser.finish(&mut |item| response.on_sse(reader, item));
                 response.looked_like_sse = parser.saw_sse_line();
+                if !response.closed {
+                    response.end_without_final(reader);
+                }
+            }
+            Input::Ndjson(parser) => {
+                parser.finish(&mut |item| response.on_ndjson(reader, item));
                 if !response.closed {
                     response.end_without_final(reader);
                 }
@@ -219,6 +239,18 @@ impl Response {
                 }
                 SseItem::Event(event) => tokens.on_event(&event, &mut |event| self.apply(event)),
             },
+            // Ollama answers are framed as NDJSON, never SSE.
+            Reader::Ollama(_) => ControlFlow::Break(()),
+        }
+    }
+
+    fn on_ndjson(&mut self, reader: &mut Reader, item: NdjsonItem<'_>) -> ControlFlow<()> {
+        match reader {
+            Reader::Ollama(ollama) if !self.closed => {
+                ollama.on_item(item, &mut |event| self.apply(event))
+            }
+            // Closed, or (never) a dialect that is not framed as NDJSON.
+            _ => ControlFlow::Break(()),
         }
     }
 
@@ -256,7 +288,13 @@ impl Response {
         }
     }
 
-    fn on_json_body(&mut self, reader: &Reader, body: &[u8]) {
+    fn on_json_body(&mut self, reader: &mut Reader, body: &[u8]) {
+        if let Reader::Ollama(ollama) = reader {
+            // Translated into events for the aggregator, written at the end of input; the
+            // reader always ends the answer (done, or an error).
+            let _ = ollama.read_body(body, &mut |event| self.apply(event));
+            return;
+        }
         let body = body.strip_prefix(BOM).unwrap_or(body);
         let Ok(text) = std::str::from_utf8(body) else {
             return self.fail(UpstreamError::bad_response());
@@ -276,6 +314,7 @@ impl Response {
                     Err(error) => self.fail(error),
                 }
             }
+            Reader::Ollama(_) => {} // read above, bytes and all
             // Translated into events for the aggregator, written at the end of input.
             Reader::Tokens(tokens) => {
                 match tokens.read_body(text, &mut |event| {
@@ -298,10 +337,17 @@ impl Response {
     }
 
     /// The response is ending without the upstream's final word (cut off, aborted): a token
-    /// stream releases the text it still holds, so nothing generated is lost.
+    /// stream releases the text it still holds, so nothing generated is lost; token and Ollama
+    /// streams report the usage as far as it is known.
     fn end_without_final(&mut self, reader: &mut Reader) {
-        if let Reader::Tokens(tokens) = reader {
-            let _ = tokens.end_without_final(&mut |event| self.apply(event));
+        match reader {
+            Reader::Tokens(tokens) => {
+                let _ = tokens.end_without_final(&mut |event| self.apply(event));
+            }
+            Reader::Ollama(ollama) => {
+                let _ = ollama.end_without_final(&mut |event| self.apply(event));
+            }
+            Reader::OpenAi => {}
         }
     }
 
@@ -580,6 +626,40 @@ mod tests {
         assert_eq!(t.finish(), b"");
         assert_eq!(t.abort(UpstreamError::truncated()), b"");
         assert_eq!(t.error().unwrap().message, "went quiet");
+    }
+
+    #[test]
+    fn ollama_lines_are_one_chunk_each_in_any_split() {
+        let input = concat!(
+            "\u{feff}{\"message\":{\"content\":\"\",\"thinking\":\"Hm\"},\"done\":false}\r\n",
+            "{\"message\":{\"content\":\"Hi\"},\"done\":false}\n\n",
+            "{\"message\":{\"content\":\"!\"},\"done\":true,\"prompt_eval_count\":3,\"eval_count\":2}",
+        );
+        let new = || {
+            StreamTranscoder::new("ollama", "m", "r", 1, true, true, Default::default()).unwrap()
+        };
+        let whole = run(&mut new(), &[input.as_bytes()]);
+        for cut in 0..=input.len() {
+            let mut t = new();
+            let (a, b) = input.as_bytes().split_at(cut);
+            assert_eq!(run(&mut t, &[a, b]), whole, "split at {cut}");
+            assert_eq!(t.finish_reason(), Some("stop"));
+        }
+        let bytes: Vec<&[u8]> = input.as_bytes().chunks(1).collect();
+        assert_eq!(run(&mut new(), &bytes), whole);
+        let head = "data: {\"id\":\"r\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[";
+        assert_eq!(
+            whole,
+            [
+                format!("{head}{{\"index\":0,\"delta\":{{\"role\":\"assistant\",\"reasoning_content\":\"Hm\"}},\"logprobs\":null,\"finish_reason\":null}}]}}\n\n"),
+                format!("{head}{{\"index\":0,\"delta\":{{\"content\":\"Hi\"}},\"logprobs\":null,\"finish_reason\":null}}]}}\n\n"),
+                format!("{head}{{\"index\":0,\"delta\":{{\"content\":\"!\"}},\"logprobs\":null,\"finish_reason\":null}}]}}\n\n"),
+                format!("{head}{{\"index\":0,\"delta\":{{}},\"logprobs\":null,\"finish_reason\":\"stop\"}}]}}\n\n"),
+                "data: {\"id\":\"r\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2,\"total_tokens\":5}}\n\n".to_owned(),
+                "data: [DONE]\n\n".to_owned(),
+            ]
+            .concat()
+        );
     }
 
     #[test]

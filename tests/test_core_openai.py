@@ -516,7 +516,7 @@ def test_aggregate_is_the_non_streaming_transcoder() -> None:
 
 
 def test_dialects() -> None:
-    assert DIALECTS == ("openai", "deepinfra", "tgi")
+    assert DIALECTS == ("openai", "deepinfra", "tgi", "ollama")
 
 
 def test_unknown_dialect_is_a_value_error_naming_the_known_ones() -> None:

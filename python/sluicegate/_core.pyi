@@ -9,13 +9,15 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 DIALECTS: Final[tuple[str, ...]]
-"""The upstream dialects a transcoder reads: ``("openai", "deepinfra", "tgi")``.
+"""The upstream dialects a transcoder reads: ``("openai", "deepinfra", "tgi", "ollama")``.
 
 ``openai``: any OpenAI-compatible server; its chunks are forwarded, rewritten.
 ``deepinfra`` and ``tgi`` (one dialect under two names): token events, DeepInfra's native
 ``/v1/inference/{model}`` and TGI's ``/generate_stream`` (or their JSON bodies: DeepInfra's
 ``results``, TGI's ``/generate`` object and the compat route's array of them). Their text is
-shaped by the generation options below (stop strings, reasoning tags, logprobs)."""
+shaped by the generation options below (stop strings, reasoning tags, logprobs).
+``ollama``: Ollama's native ``/api/chat`` and ``/api/generate``, an NDJSON stream (or, not
+streaming, one JSON object)."""
 
 class StreamTranscoder:
     """Turns one upstream answer into the OpenAI answer the client asked for.
@@ -47,6 +49,36 @@ class StreamTranscoder:
     (``"upstream_reported_error"`` for such a JSON body), the upstream's type and message quoted
     in ``message``. Text still held back (a possible stop string or tag) is released before any
     error, so nothing generated is lost.
+
+    ``ollama``, streaming: the input is NDJSON (one JSON object per ``\n`` line; ``\r\n``, blank
+    lines, a BOM and a last line without ``\n`` are tolerated; no SSE, no ``[DONE]``). Every line
+    that carries something becomes ONE chunk, so the output bytes do not depend on how the input
+    was split. Per line: ``message.thinking`` (``/api/generate``: ``thinking``) →
+    ``delta.reasoning_content``, ``message.content`` (``response``) → ``delta.content``, a line
+    with both is two chunks, reasoning first; lines with only empty text send nothing. Each tool
+    call (``message.tool_calls[]``/``tool_calls[]``, complete in one line) → one complete
+    ``delta.tool_calls`` entry ``{"index": n, "id", "type": "function", "function": {"name",
+    "arguments"}}``: ``n`` counts the calls of the whole response (not Ollama's
+    ``function.index``); ``id`` is Ollama's, or when it sent none ``"call_" + 8 [0-9a-z]`` derived
+    from ``response_id`` ``+ "_" + n`` (deterministic: the core draws no random numbers; calls of a
+    response never share one); ``arguments`` is the compact JSON text of Ollama's object, ``"{}"``
+    when missing or null, a string argument as is when it is valid JSON, else JSON-encoded: always
+    valid JSON. A reasoning-and-something line gets the line's logprobs on its second chunk. The
+    ``"done": true`` line sends its own text/reasoning/tool calls first, then the finish:
+    ``done_reason`` ``"length"`` → ``length``, anything else (``stop``, ``load``, ``unload``,
+    empty, missing, unknown) → ``tool_calls`` when a tool call was sent, else ``stop``; lines after
+    it are ignored. An ``{"error": "..."}`` line ends the stream with ``type="upstream_error"``,
+    ``code`` ``"upstream_overloaded"`` (the message mentions overload) or
+    ``"upstream_stream_error"``, the upstream's text quoted in ``message``. No done line →
+    ``upstream_stream_truncated``; a line that is not an answer object →
+    ``upstream_bad_response`` (truncated when the input ended inside an object's line); a line
+    over 16 MiB → ``upstream_bad_response``.
+    ``ollama``, not streaming: one JSON object (the ``stream: false`` answer, compact or
+    pretty-printed) or NDJSON lines (merged) → one ``chat.completion`` with ``message.content``
+    (``""`` for an empty answer, ``null`` when only tool calls came), ``reasoning_content`` when
+    there was thinking, ``tool_calls`` (same ids and arguments), ``finish_reason`` and ``usage``.
+    An ``{"error": ...}`` body → the error envelope with ``code`` ``"upstream_reported_error"``
+    (or ``"upstream_overloaded"``).
     """
 
     def __init__(
@@ -67,7 +99,13 @@ class StreamTranscoder:
         """Raises ``ValueError`` (naming the known dialects) when ``dialect`` is unknown.
 
         The generation options are accepted by every dialect; ``openai`` ignores them (its
-        server applied them already). For ``deepinfra``/``tgi``:
+        server applied them already). ``ollama`` reads only ``logprobs`` (Ollama's per-line
+        ``logprobs`` ``[{token, logprob, bytes?, top_logprobs?}]`` become ``logprobs.content``
+        entries, ``bytes`` computed from the token when absent; without it, or on a reasoning
+        chunk split off a line, ``[]``; malformed entries are ``upstream_bad_response``) and
+        ``prompt_tokens`` (see ``usage``); ``stop``, ``think`` and ``max_tokens`` are validated
+        and ignored (Ollama applied them itself, and ``done_reason`` says ``length``). For
+        ``deepinfra``/``tgi``:
 
         - ``logprobs``: the client asked for logprobs. Each shown token gets an OpenAI entry
           ``{"token", "logprob", "bytes", "top_logprobs"}`` (``top_logprobs`` from TGI's
@@ -124,7 +162,14 @@ class StreamTranscoder:
         events seen (for a JSON body: the entries of ``details.tokens``, else 0); prompt from
         ``inference_status.tokens_input``, ``num_input_tokens``, ``details.input_tokens``,
         ``details.input_length``, else the ``prompt_tokens`` argument, else 0. When either count
-        was not reported by the upstream, ``"estimated": true`` is added."""
+        was not reported by the upstream, ``"estimated": true`` is added.
+
+        ``ollama`` has one too once the answer ended: ``{"prompt_tokens": prompt_eval_count,
+        "completion_tokens": eval_count, "total_tokens": sum}`` from the done line; a missing
+        ``prompt_eval_count`` is 0 (Ollama omits it for a fully cached prompt), a missing
+        ``eval_count`` is replaced by the number of lines that carried output, with
+        ``"estimated": true``. An answer ended without its done line (error, cut off, aborted):
+        the ``prompt_tokens`` argument (else 0) and the lines counted, ``"estimated": true``."""
 
     @property
     def finish_reason(self) -> str | None:
@@ -132,7 +177,8 @@ class StreamTranscoder:
         body); ``None`` if it reported none, even when one was synthesized for the client.
         Token-event dialects: the mapped ``details.finish_reason`` of the final event (``stop``
         when it had no details), or the one inferred for a JSON body; ``None`` when ``[DONE]``
-        or an error ended the stream."""
+        or an error ended the stream. ``ollama``: the mapped ``done_reason`` (``tool_calls`` when
+        a tool call was sent); ``None`` when the answer had no done line."""
 
     @property
     def content_emitted(self) -> bool:

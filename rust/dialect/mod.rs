@@ -1,6 +1,7 @@
 //! Upstream dialects: one module per native wire format, each turning upstream frames into
 //! OpenAI chunks (directly, or through the internal events of `crate::event`).
 
+pub mod ollama;
 pub mod openai;
 pub mod tokens;
 
@@ -15,16 +16,19 @@ pub enum Dialect {
     /// Token events: DeepInfra's native `/v1/inference/{model}` and TGI's `/generate_stream`
     /// (and their JSON bodies), which share TGI's wire format.
     Tokens,
+    /// Ollama's native `/api/chat` and `/api/generate` (NDJSON, or one JSON body).
+    Ollama,
 }
 
 /// Every dialect name, in the order `DIALECTS` exposes them to Python.
-pub const DIALECT_NAMES: &[&str] = &["openai", "deepinfra", "tgi"];
+pub const DIALECT_NAMES: &[&str] = &["openai", "deepinfra", "tgi", "ollama"];
 
 impl Dialect {
     pub fn from_name(name: &str) -> Result<Self, String> {
         match name {
             "openai" => Ok(Dialect::OpenAi),
             "deepinfra" | "tgi" => Ok(Dialect::Tokens),
+            "ollama" => Ok(Dialect::Ollama),
             _ => Err(format!(
                 "unknown transcoder dialect {name:?}; use one of: {}",
                 DIALECT_NAMES.join(", ")
@@ -34,7 +38,8 @@ impl Dialect {
 }
 
 /// What the request asked for that a dialect generating raw text (rather than chat messages)
-/// needs in order to shape the answer as OpenAI would. Dialects that get chat messages ignore it.
+/// needs in order to shape the answer as OpenAI would. Dialects that get chat messages ignore it
+/// (Ollama reads only `logprobs` and `prompt_tokens`).
 #[derive(Debug, Clone)]
 pub struct GenerationOptions {
     /// The client asked for logprobs.
