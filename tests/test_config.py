@@ -99,6 +99,7 @@ def test_env_provider_table_is_the_documented_one() -> None:
         ("deepinfra", "DEEPINFRA_API_KEY", "https://api.deepinfra.com"),
         ("tgi", "TGI_API_KEY", None),
         ("ollama", "OLLAMA_API_KEY", None),
+        ("anthropic", "ANTHROPIC_API_KEY", "https://api.anthropic.com"),
     ]
     assert all(r.kind in KNOWN_KINDS for r in ENV_PROVIDERS)
 
@@ -115,6 +116,7 @@ def test_no_env_means_every_env_provider_is_off_with_one_notice_each() -> None:
         "deepinfra: off (DEEPINFRA_API_KEY or DEEPINFRA_TOKEN is not set)",
         "tgi: off (TGI_BASE_URL is not set)",
         "ollama: off (OLLAMA_BASE_URL or OLLAMA_HOST is not set)",
+        "anthropic: off (ANTHROPIC_API_KEY is not set)",
     )
 
 

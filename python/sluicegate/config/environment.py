@@ -50,6 +50,7 @@ ENV_PROVIDERS: tuple[EnvProvider, ...] = (
     EnvProvider(
         "ollama", "ollama", "OLLAMA_API_KEY", None, key_required=False, host_var="OLLAMA_HOST"
     ),
+    EnvProvider("anthropic", "anthropic", "ANTHROPIC_API_KEY", "https://api.anthropic.com"),
 )
 
 

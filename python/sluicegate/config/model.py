@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # The provider kinds the config accepts. Adding a dialect is one more name here (plus its adapter).
-KNOWN_KINDS: tuple[str, ...] = ("openai", "deepinfra", "tgi", "ollama")
+KNOWN_KINDS: tuple[str, ...] = ("openai", "deepinfra", "tgi", "ollama", "anthropic")
 
 
 class ConfigError(Exception):

@@ -3,7 +3,7 @@
 ``ADAPTERS`` maps a config ``kind`` to its adapter.
 """
 
-from sluicegate.providers import deepinfra, ollama, openai, tgi
+from sluicegate.providers import anthropic, deepinfra, ollama, openai, tgi
 from sluicegate.providers.base import (
     ModelProfile,
     ProviderAdapter,
@@ -13,7 +13,13 @@ from sluicegate.providers.base import (
 
 ADAPTERS: dict[str, ProviderAdapter] = {
     adapter.kind: adapter
-    for adapter in (openai.ADAPTER, deepinfra.ADAPTER, tgi.ADAPTER, ollama.ADAPTER)
+    for adapter in (
+        openai.ADAPTER,
+        deepinfra.ADAPTER,
+        tgi.ADAPTER,
+        ollama.ADAPTER,
+        anthropic.ADAPTER,
+    )
 }
 
 __all__ = ["ADAPTERS", "ModelProfile", "ProviderAdapter", "UpstreamFailure", "UpstreamRequest"]
