@@ -17,7 +17,7 @@ from sluicegate.server import (
     StreamingResponse,
     serve,
 )
-from sluicegate.simulator import deepinfra, ollama, openai, tgi
+from sluicegate.simulator import anthropic, deepinfra, ollama, openai, tgi
 from sluicegate.simulator.state import SimulatorState
 
 Route = Callable[[Request], Awaitable[Response | StreamingResponse]]
@@ -28,6 +28,10 @@ async def _healthz(request: Request) -> Response:
 
 
 async def _models(request: Request) -> Response:
+    # OpenAI and Anthropic both serve GET /v1/models. Anthropic clients always send
+    # anthropic-version and x-api-key, OpenAI clients never do: those headers pick the list.
+    if anthropic.wants_model_list(request):
+        return anthropic.list_models()
     return openai.list_models()
 
 
@@ -48,6 +52,7 @@ _ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/api/tags"): ollama.tags,
     ("POST", "/api/show"): ollama.show,
     ("GET", "/api/version"): ollama.version,
+    ("POST", "/v1/messages"): anthropic.messages,
 }
 # (method, path prefix) -> route, for paths that carry a parameter the route reads itself
 # (a model id, which may hold slashes). Exact routes win; then the longest prefix.

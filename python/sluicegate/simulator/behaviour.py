@@ -19,6 +19,13 @@ applies when the request asks to think: ``mixed=1`` puts the last thinking and t
 on one line, ``parallel=1`` makes ``tool=1`` two calls on one line, ``done_text=1`` sends the
 last token on the done line instead of an empty trailer, ``no_reason=1`` leaves ``done_reason``
 out, ``no_counts=1`` leaves ``prompt_eval_count`` and ``eval_count`` out.
+
+Anthropic only (``/v1/messages``), where ``think=N`` is a thinking block that only comes when the
+request enables thinking and ``parallel=1`` makes ``tool=1`` two tool_use blocks:
+``cache=N`` reports N more input tokens read from the prompt cache (and puts the cache fields in
+the stream's usage), ``refusal=1`` ends the answer with ``stop_reason: "refusal"``,
+``noinput=1`` sends tool_use blocks without any ``input_json_delta``, ``preamble=1`` opens a
+tool answer with a text block of ``tokens`` words, as Claude often says what it is about to do.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ _INT_KEYS = frozenset(
         "stall_after",
         "think",
         "stop_at",
+        "cache",
     }
 )
 _FLAG_KEYS = frozenset(
@@ -61,6 +69,9 @@ _FLAG_KEYS = frozenset(
         "done_text",
         "no_reason",
         "no_counts",
+        "refusal",
+        "noinput",
+        "preamble",
     }
 )
 # Keys whose value is one word out of a fixed set; the first is the default.
@@ -98,6 +109,10 @@ class Behaviour:
     done_text: bool = False
     no_reason: bool = False
     no_counts: bool = False
+    cache: int | None = None
+    refusal: bool = False
+    noinput: bool = False
+    preamble: bool = False
 
 
 def _bad(message: str, key: str | None = None) -> GatewayError:
