@@ -144,32 +144,23 @@ def test_none_drops_the_tools() -> None:
 
 
 def test_knobs_stop_and_thinking() -> None:
-    native, _ = build(
-        {
-            "messages": [{"role": "user", "content": "x"}],
-            "max_completion_tokens": 20000,
-            "temperature": 1,
-            "top_p": 0.9,
-            "top_k": 40,
-            "stop": "END",
-            "reasoning_effort": "medium",
-            "user": "agent-7",
-        }
-    )
+    hello = [{"role": "user", "content": "x"}]
+    knobs = {"temperature": 0.3, "top_p": 0.9, "top_k": 40, "stop": "END", "user": "agent-7"}
+    native, _ = build({"messages": hello, "max_completion_tokens": 20000, **knobs})
     assert native["max_tokens"] == 20000
-    assert (native["temperature"], native["top_p"], native["top_k"]) == (1, 0.9, 40)
+    assert (native["temperature"], native["top_p"], native["top_k"]) == (0.3, 0.9, 40)
     assert native["stop_sequences"] == ["END"]
-    assert native["thinking"] == {"type": "enabled", "budget_tokens": 8192}
     assert native["metadata"] == {"user_id": "agent-7"}
+    # Extended thinking takes no sampling changes: the clashing ones are left out.
     native, _ = build(
-        {
-            "messages": [{"role": "user", "content": "x"}],
-            "max_tokens": 5000,
-            "reasoning_effort": "high",
-        }
+        {"messages": hello, "max_tokens": 20000, "reasoning_effort": "medium", **knobs}
     )
+    assert native["thinking"] == {"type": "enabled", "budget_tokens": 8192}
+    assert not {"temperature", "top_p", "top_k"} & native.keys()
+    assert native["stop_sequences"] == ["END"]
+    native, _ = build({"messages": hello, "max_tokens": 5000, "reasoning_effort": "high"})
     assert native["thinking"] == {"type": "enabled", "budget_tokens": 4999}
-    native, _ = build({"messages": [{"role": "user", "content": "x"}], "reasoning_effort": "none"})
+    native, _ = build({"messages": hello, "reasoning_effort": "none"})
     assert native["thinking"] == {"type": "disabled"}
 
 
@@ -187,6 +178,15 @@ def test_the_models_configured_maximum_is_the_default_max_tokens() -> None:
         ({"reasoning_effort": "extreme"}, "reasoning_effort"),
         ({"n": 2}, "n"),
         ({"tool_choice": "sometimes", "tools": TOOLS}, "tool_choice"),
+        (
+            {
+                "tool_choice": "required",
+                "tools": TOOLS,
+                "reasoning_effort": "low",
+                "max_tokens": 5000,
+            },
+            "tool_choice",
+        ),
     ],
 )
 def test_bad_values_name_the_field(body: dict[str, Any], param: str) -> None:

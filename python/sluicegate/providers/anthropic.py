@@ -188,6 +188,23 @@ def _thinking(effort: Any, max_tokens: int) -> dict[str, Any] | None:
     return {"type": "enabled", "budget_tokens": budget}
 
 
+def _fit_sampling_to_thinking(native: dict[str, Any]) -> None:
+    """Extended thinking accepts no temperature but 1, no top_k, a top_p of 0.95 or more, and
+    no forced tool: sampling settings that clash are left out (the thinking was asked for
+    explicitly), a forced tool is refused (which one was meant cannot be guessed)."""
+    if native.get("temperature", 1) != 1:
+        del native["temperature"]
+    native.pop("top_k", None)
+    if native.get("top_p", 1) < 0.95:
+        del native["top_p"]
+    if native.get("tool_choice", {}).get("type") in ("any", "tool"):
+        raise invalid(
+            "Anthropic cannot combine extended thinking (reasoning_effort) with a forced tool "
+            "(tool_choice required or named); drop one of them.",
+            "tool_choice",
+        )
+
+
 def build_chat(
     provider: ProviderConfig, profile: ModelProfile, request: ChatRequest, api_key: str | None
 ) -> UpstreamRequest:
@@ -241,6 +258,8 @@ def build_chat(
     thinking = _thinking(body.get("reasoning_effort"), max_tokens)
     if thinking is not None:
         native["thinking"] = thinking
+    if thinking is not None and thinking["type"] == "enabled":
+        _fit_sampling_to_thinking(native)
     user = body.get("user")
     if isinstance(user, str) and user:
         native["metadata"] = {"user_id": user}
