@@ -2,7 +2,8 @@
 
 It follows the same rules as the Rust ``StreamTranscoder`` on the stream path (SSE framing with
 LF/CRLF/CR, comments, multi-line data, ``[DONE]``; id/object/created/model rewritten and put
-first; usage captured and sent once at the end when asked; in-stream errors; truncation), and
+first; usage captured and sent once at the end when asked, or estimated from the chunks that
+carried output when the upstream reported none; in-stream errors; truncation), and
 produces byte-identical output for compact upstream JSON such as the benchmark corpus
 (tests/test_bench_reference.py checks that). It is written to be fast for Python — bytes.find,
 one orjson round trip per event — so that the "N times faster" figure is honest.
@@ -25,8 +26,33 @@ def _error(message: str, type_: str, code: str | None) -> dict[str, Any]:
     return {"message": message, "type": type_, "param": None, "code": code}
 
 
+_OUTPUT_FIELDS = (
+    "content",
+    "reasoning_content",
+    "reasoning",
+    "refusal",
+    "tool_calls",
+    "function_call",
+)
+
+
+def _carries_output(delta: Any) -> bool:
+    """Whether a delta holds anything but null, "" or [] in an output field (the core's test)."""
+    if not isinstance(delta, dict):
+        return False
+    return any((v := delta.get(f)) is not None and v != "" and v != [] for f in _OUTPUT_FIELDS)
+
+
 class ReferenceTranscoder:
-    def __init__(self, model: str, *, response_id: str, created: int, include_usage: bool = False):
+    def __init__(
+        self,
+        model: str,
+        *,
+        response_id: str,
+        created: int,
+        include_usage: bool = False,
+        prompt_tokens: int | None = None,
+    ):
         self._head = {
             "id": response_id,
             "object": "chat.completion.chunk",
@@ -38,6 +64,10 @@ class ReferenceTranscoder:
         self._data: list[bytes] = []
         self._event = b""
         self._started = False
+        self._prompt_tokens = prompt_tokens or 0
+        self._answered = False  # a chunk with a choice went out
+        self._output_seen = False
+        self._output_chunks = 0  # one token each, the completion count when none is reported
         self.usage: dict[str, Any] | None = None
         self.finish_reason: str | None = None
         self.error: dict[str, Any] | None = None
@@ -128,13 +158,37 @@ class ReferenceTranscoder:
             self.usage = usage
             if not choices:
                 return
+        finishes = False
         for choice in choices or ():
             reason = choice.get("finish_reason")
             if reason is not None:
                 self.finish_reason = reason
+                finishes = True
+        if isinstance(choices, list) and choices:
+            self._count(choices, usage is None and not finishes)
         for key in ("id", "object", "created", "model"):
             chunk.pop(key, None)
         out.append(_frame({**self._head, **chunk}))
+
+    def _count(self, choices: list[Any], skimmed: bool) -> None:
+        """Counts a chunk with choices as the core does: once output went out, a chunk it does
+        not parse (``skimmed``: no usage, no finish reason) is one more token."""
+        self._answered = True
+        if self._output_seen and skimmed:
+            self._output_chunks += 1
+        elif any(isinstance(c, dict) and _carries_output(c.get("delta")) for c in choices):
+            self._output_seen = True
+            self._output_chunks += 1
+
+    def _estimate_missing_usage(self) -> None:
+        if self.usage is None and self._answered:
+            prompt, completion = self._prompt_tokens, self._output_chunks
+            self.usage = {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+                "estimated": True,
+            }
 
     @staticmethod
     def _upstream_error(chunk: dict[str, Any]) -> dict[str, Any]:
@@ -155,11 +209,13 @@ class ReferenceTranscoder:
         return _error(str(error), type_ if isinstance(type_, str) else "upstream_error", None)
 
     def _fail(self, error: dict[str, Any]) -> bytes:
+        self._estimate_missing_usage()
         self.error = error
         self.done = True
         return _frame({"error": error}) + _DONE
 
     def _close(self) -> bytes:
+        self._estimate_missing_usage()
         self.done = True
         parts = []
         if self.finish_reason is None:

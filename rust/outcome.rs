@@ -5,7 +5,8 @@ use crate::error::UpstreamError;
 #[derive(Debug, Default)]
 pub struct Outcome {
     /// The upstream's last non-null usage object, as its exact JSON text (so `cached_tokens: 0`
-    /// stays 0, `9.24e-05` stays as written, and absent fields stay absent).
+    /// stays 0, `9.24e-05` stays as written, and absent fields stay absent). When it reported
+    /// none, the dialect's estimate, marked `"estimated":true`, once the answer ended.
     pub usage: Option<String>,
     /// The last non-null finish reason any choice reported.
     pub finish_reason: Option<String>,

@@ -10,6 +10,7 @@
 use std::ops::ControlFlow;
 
 use crate::aggregate::Aggregator;
+use crate::dialect::anthropic::AnthropicReader;
 use crate::dialect::ollama::OllamaReader;
 use crate::dialect::tokens::TokenReader;
 use crate::dialect::{openai, Dialect, GenerationOptions};
@@ -32,9 +33,11 @@ enum Input {
 
 /// The dialect and whatever it keeps between upstream reads.
 enum Reader {
-    OpenAi,
+    /// Counts what it reads, for a usage estimate when the upstream reports none.
+    OpenAi(openai::UsageTally),
     Tokens(Box<TokenReader>),
     Ollama(Box<OllamaReader>),
+    Anthropic(Box<AnthropicReader>),
 }
 
 pub struct StreamTranscoder {
@@ -82,9 +85,12 @@ impl StreamTranscoder {
             (_, false) => Input::Sniffing(Vec::new()),
         };
         let reader = match dialect {
-            Dialect::OpenAi => Reader::OpenAi,
+            Dialect::OpenAi => Reader::OpenAi(openai::UsageTally::new(options.prompt_tokens)),
             Dialect::Tokens => Reader::Tokens(Box::new(TokenReader::new(options))),
             Dialect::Ollama => Reader::Ollama(Box::new(OllamaReader::new(&options, response_id))),
+            Dialect::Anthropic => {
+                Reader::Anthropic(Box::new(AnthropicReader::new(&options, response_id)))
+            }
         };
         Ok(StreamTranscoder {
             reader,
@@ -231,7 +237,7 @@ impl Response {
             return ControlFlow::Break(());
         }
         match reader {
-            Reader::OpenAi => self.on_openai_sse(item),
+            Reader::OpenAi(tally) => self.on_openai_sse(tally, item),
             Reader::Tokens(tokens) => match item {
                 SseItem::TooLarge => {
                     tokens.end_without_final(&mut |event| self.apply(event))?;
@@ -241,6 +247,7 @@ impl Response {
             },
             // Ollama answers are framed as NDJSON, never SSE.
             Reader::Ollama(_) => ControlFlow::Break(()),
+            Reader::Anthropic(anthropic) => anthropic.on_item(item, &mut |event| self.apply(event)),
         }
     }
 
@@ -254,9 +261,16 @@ impl Response {
         }
     }
 
-    fn on_openai_sse(&mut self, item: SseItem<'_>) -> ControlFlow<()> {
+    fn on_openai_sse(
+        &mut self,
+        tally: &mut openai::UsageTally,
+        item: SseItem<'_>,
+    ) -> ControlFlow<()> {
         let event = match item {
-            SseItem::TooLarge => return self.apply(Event::Error(UpstreamError::event_too_large())),
+            SseItem::TooLarge => {
+                return self
+                    .end_openai_answer(tally, Event::Error(UpstreamError::event_too_large()))
+            }
             SseItem::Event(event) => event,
         };
         // Unreadable data in an event the stream ended inside of was cut off, not garbled.
@@ -267,24 +281,50 @@ impl Response {
                 error
             }
         };
-        match openai::classify(&event) {
-            openai::Frame::Skip => ControlFlow::Continue(()),
-            openai::Frame::Done => self.apply(Event::Done),
-            openai::Frame::Error(error) => self.apply(Event::Error(failed(error))),
+        let ending = match openai::classify(&event) {
+            openai::Frame::Skip => return ControlFlow::Continue(()),
+            openai::Frame::Done => Event::Done,
+            openai::Frame::Error(error) => Event::Error(failed(error)),
             openai::Frame::Chunk(text) if self.stream => {
-                match openai::rewrite_chunk(text, &self.writer, &mut self.out, &mut self.outcome) {
-                    Ok(()) => ControlFlow::Continue(()),
-                    Err(error) => self.apply(Event::Error(failed(error))),
+                match openai::rewrite_chunk(
+                    text,
+                    &self.writer,
+                    &mut self.out,
+                    &mut self.outcome,
+                    tally,
+                ) {
+                    Ok(()) => return ControlFlow::Continue(()),
+                    Err(error) => Event::Error(failed(error)),
                 }
             }
             openai::Frame::Chunk(text) => {
                 let mut flow = ControlFlow::Continue(());
-                let translated = openai::chunk_events(text, &mut |event| flow = self.apply(event));
+                let translated =
+                    openai::chunk_events(text, tally, &mut |event| flow = self.apply(event));
                 match translated {
-                    Ok(()) => flow,
-                    Err(error) => self.apply(Event::Error(failed(error))),
+                    Ok(()) => return flow,
+                    Err(error) => Event::Error(failed(error)),
                 }
             }
+        };
+        self.end_openai_answer(tally, ending)
+    }
+
+    /// An OpenAI answer ends (`[DONE]` or an error): the usage estimate goes in first, so the
+    /// closing usage chunk carries it.
+    fn end_openai_answer(
+        &mut self,
+        tally: &openai::UsageTally,
+        ending: Event<'_>,
+    ) -> ControlFlow<()> {
+        self.estimate_missing_usage(tally);
+        self.apply(ending)
+    }
+
+    /// Usage is what the upstream reported; when it reported none, the gateway's estimate.
+    fn estimate_missing_usage(&mut self, tally: &openai::UsageTally) {
+        if self.outcome.usage.is_none() {
+            self.outcome.usage = tally.estimate();
         }
     }
 
@@ -300,7 +340,7 @@ impl Response {
             return self.fail(UpstreamError::bad_response());
         };
         match reader {
-            Reader::OpenAi => {
+            Reader::OpenAi(_) => {
                 match openai::rewrite_completion(
                     text,
                     &self.writer,
@@ -315,6 +355,15 @@ impl Response {
                 }
             }
             Reader::Ollama(_) => {} // read above, bytes and all
+            // Translated into events for the aggregator, written at the end of input.
+            Reader::Anthropic(anthropic) => {
+                match anthropic.read_body(text, &mut |event| {
+                    let _ = self.apply(event);
+                }) {
+                    Ok(()) => self.close(),
+                    Err(error) => self.fail(error),
+                }
+            }
             // Translated into events for the aggregator, written at the end of input.
             Reader::Tokens(tokens) => {
                 match tokens.read_body(text, &mut |event| {
@@ -337,8 +386,8 @@ impl Response {
     }
 
     /// The response is ending without the upstream's final word (cut off, aborted): a token
-    /// stream releases the text it still holds, so nothing generated is lost; token and Ollama
-    /// streams report the usage as far as it is known.
+    /// stream releases the text it still holds, so nothing generated is lost; every dialect
+    /// reports the usage as far as it is known (an OpenAI stream only if the upstream sent none).
     fn end_without_final(&mut self, reader: &mut Reader) {
         match reader {
             Reader::Tokens(tokens) => {
@@ -347,7 +396,10 @@ impl Response {
             Reader::Ollama(ollama) => {
                 let _ = ollama.end_without_final(&mut |event| self.apply(event));
             }
-            Reader::OpenAi => {}
+            Reader::Anthropic(anthropic) => {
+                let _ = anthropic.end_without_final(&mut |event| self.apply(event));
+            }
+            Reader::OpenAi(tally) => self.estimate_missing_usage(tally),
         }
     }
 
@@ -626,6 +678,102 @@ mod tests {
         assert_eq!(t.finish(), b"");
         assert_eq!(t.abort(UpstreamError::truncated()), b"");
         assert_eq!(t.error().unwrap().message, "went quiet");
+    }
+
+    /// TEXT_STREAM as a server that never reports usage sends it.
+    fn without_usage_chunk() -> String {
+        let usage_event = TEXT_STREAM.split("\n\n").nth(3).unwrap();
+        assert!(usage_event.contains("\"usage\""));
+        TEXT_STREAM.replace(&format!("{usage_event}\n\n"), "")
+    }
+
+    fn with_prompt_estimate(stream: bool, include_usage: bool) -> StreamTranscoder {
+        let options = GenerationOptions {
+            prompt_tokens: Some(14),
+            ..GenerationOptions::default()
+        };
+        StreamTranscoder::new(
+            "openai",
+            "alias",
+            "chatcmpl-gw",
+            7,
+            stream,
+            include_usage,
+            options,
+        )
+        .unwrap()
+    }
+
+    const ESTIMATE: &str =
+        r#"{"prompt_tokens":14,"completion_tokens":1,"total_tokens":15,"estimated":true}"#;
+
+    #[test]
+    fn no_usage_from_upstream_gives_an_estimate_in_any_split() {
+        let input = without_usage_chunk();
+        let whole = run(&mut with_prompt_estimate(true, true), &[input.as_bytes()]);
+        for cut in 0..=input.len() {
+            let mut t = with_prompt_estimate(true, true);
+            let (a, b) = input.as_bytes().split_at(cut);
+            assert_eq!(run(&mut t, &[a, b]), whole, "split at {cut}");
+            assert_eq!(t.usage(), Some(ESTIMATE));
+        }
+        let bytes: Vec<&[u8]> = input.as_bytes().chunks(1).collect();
+        assert_eq!(run(&mut with_prompt_estimate(true, true), &bytes), whole);
+        // The role chunk carries no output; "I'm" does; the finish chunk none.
+        assert!(whole.ends_with(&format!(
+            "\"choices\":[],\"usage\":{ESTIMATE}}}\n\ndata: [DONE]\n\n"
+        )));
+        // Not streaming, the aggregated completion carries the same estimate.
+        let mut t = with_prompt_estimate(false, false);
+        let body = run(&mut t, &[input.as_bytes()]);
+        assert!(
+            body.ends_with(&format!(",\"usage\":{ESTIMATE}}}")),
+            "{body}"
+        );
+        assert_eq!(t.usage(), Some(ESTIMATE));
+    }
+
+    #[test]
+    fn reported_usage_is_never_replaced_by_an_estimate() {
+        let mut t = with_prompt_estimate(true, true);
+        let out = run(&mut t, &[TEXT_STREAM.as_bytes()]);
+        assert!(!out.contains("estimated"));
+        assert!(t.usage().unwrap().contains("\"total_tokens\":44"));
+    }
+
+    #[test]
+    fn every_ending_records_the_estimate() {
+        let content = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"}}]}\n\n";
+        let endings: [(&str, &str); 4] = [
+            ("", "upstream_stream_truncated"),
+            ("data: {\"error\":\"boom\"}\n\n", ""),
+            ("event: error\ndata: {}\n\n", ""),
+            ("data: not json\n\n", "upstream_bad_response"),
+        ];
+        for (ending, code) in endings {
+            let mut t = with_prompt_estimate(true, true);
+            let out = run(&mut t, &[content.as_bytes(), ending.as_bytes()]);
+            assert!(
+                !out.contains("usage"),
+                "a failed stream sends no usage chunk: {out}"
+            );
+            assert_eq!(t.usage(), Some(ESTIMATE), "{ending}");
+            if !code.is_empty() {
+                assert_eq!(t.error().unwrap().code.as_deref(), Some(code));
+            }
+        }
+        let mut t = with_prompt_estimate(true, true);
+        t.feed(content.as_bytes());
+        assert_eq!(t.usage(), None, "estimated once the answer ends");
+        t.abort(UpstreamError::truncated());
+        assert_eq!(t.usage(), Some(ESTIMATE));
+        // Nothing with a choice went out: nothing to account for.
+        let mut t = with_prompt_estimate(true, true);
+        run(
+            &mut t,
+            &[b": ping\n\ndata: {\"choices\":[]}\n\ndata: [DONE]\n\n"],
+        );
+        assert_eq!(t.usage(), None);
     }
 
     #[test]

@@ -26,8 +26,15 @@ FIXTURES = Path(__file__).parent / "fixtures" / "openai"
 COMPACT = ["text_stream.sse", "tool_call_stream.sse", "refusal_stream.sse", "tgi_error_stream.sse"]
 
 
-def both(pieces: list[bytes], include_usage: bool = True) -> tuple[bytes, bytes]:
-    options = {"response_id": "chatcmpl-x", "created": 7, "include_usage": include_usage}
+def both(
+    pieces: list[bytes], include_usage: bool = True, prompt_tokens: int | None = None
+) -> tuple[bytes, bytes]:
+    options = {
+        "response_id": "chatcmpl-x",
+        "created": 7,
+        "include_usage": include_usage,
+        "prompt_tokens": prompt_tokens,
+    }
     core = StreamTranscoder("openai", "m", **options)
     ref = ReferenceTranscoder("m", **options)
     core_out = b"".join(core.feed(p) for p in pieces) + core.finish()
@@ -66,6 +73,49 @@ def test_fixtures_are_byte_identical_at_every_split(name: str, include_usage: bo
 )
 def test_edge_cases_are_byte_identical(data: bytes) -> None:
     core_out, ref_out = both([bytes([b]) for b in data])
+    assert core_out == ref_out
+
+
+def without_usage(data: bytes) -> bytes:
+    """A recorded stream as a server that reports no usage would send it."""
+    events = data.split(b"\n\n")
+    return b"".join(e + b"\n\n" for e in events[:-1] if b'"usage"' not in e) + events[-1]
+
+
+@pytest.mark.parametrize("name", COMPACT)
+def test_usage_estimates_are_byte_identical_at_every_split(name: str) -> None:
+    data = without_usage((FIXTURES / name).read_bytes())
+    for cut in range(len(data) + 1):
+        core_out, ref_out = both([data[:cut], data[cut:]], prompt_tokens=7)
+        assert core_out == ref_out, f"{name} split at {cut}"
+    # Cut off after each event: the partial usage is estimated alike.
+    for end in range(len(data) + 1):
+        if data[:end].endswith(b"\n\n"):
+            both([data[:end]])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # Mid-answer the core counts chunks without parsing them: an empty delta counts, a
+        # finish without output does not, a finish with output does.
+        b'data: {"choices":[{"index":0,"delta":{"content":"a"}}]}\n\n'
+        b'data: {"choices":[{"index":0,"delta":{}}]}\n\n'
+        b'data: {"choices":[],"x":1}\n\n'
+        b'data: {"choices":[{"index":0,"delta":{"content":"b"},"finish_reason":"length"}]}\n\n'
+        b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"length"}]}\n\ndata: [DONE]\n\n',
+        # Only the role chunk: answered, nothing generated.
+        b'data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}\n\n'
+        b"data: [DONE]\n\n",
+        # Reasoning and tool calls are output; an empty tool_calls list is not.
+        b'data: {"choices":[{"index":0,"delta":{"tool_calls":[]}}]}\n\n'
+        b'data: {"choices":[{"index":0,"delta":{"reasoning":"hm"}}]}\n\n'
+        b'data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0}]}}]}\n\n'
+        b'data: {"error":{"message":"Overloaded","code":529}}\n\n',
+    ],
+)
+def test_usage_estimate_edge_cases_are_byte_identical(data: bytes) -> None:
+    core_out, ref_out = both([bytes([b]) for b in data], prompt_tokens=3)
     assert core_out == ref_out
 
 

@@ -11,10 +11,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from sluicegate._core import DIALECTS, StreamTranscoder, aggregate
+from sluicegate.chat import parse_chat_request
+from sluicegate.config import ModelSettings, ProviderConfig
+from sluicegate.providers import ModelProfile, openai
 
 RESPONSE_ID = "chatcmpl-gw0001"
 CREATED = 1700000000
@@ -512,11 +516,173 @@ def test_aggregate_is_the_non_streaming_transcoder() -> None:
         )
 
 
+# --- usage the upstream did not report: the gateway's estimate -------------------------------
+
+# TEXT_STREAM from a server that reports no usage: role chunk, "I'm", ".", finish, [DONE].
+NO_USAGE_STREAM = b"".join(
+    event + b"\n\n" for event in TEXT_STREAM.split(b"\n\n")[:-1] if b'"usage"' not in event
+)
+# Two chunks carried output ("I'm", "."); the role chunk and the finish chunk did not.
+ESTIMATE = {"prompt_tokens": 14, "completion_tokens": 2, "total_tokens": 16, "estimated": True}
+ESTIMATE_CHUNK = (
+    HEAD + b',"choices":[],"usage":{"prompt_tokens":14,"completion_tokens":2,"total_tokens":16,'
+    b'"estimated":true}}\n\n'
+)
+
+
+def test_no_reported_usage_gets_an_estimate_in_the_closing_usage_chunk() -> None:
+    assert b'"usage"' not in NO_USAGE_STREAM and NO_USAGE_STREAM.endswith(b"data: [DONE]\n\n")
+    out, t = transcode(NO_USAGE_STREAM, include_usage=True, prompt_tokens=14)
+    assert out == TEXT_STREAM_OUT.replace(TEXT_USAGE_CHUNK, ESTIMATE_CHUNK)
+    assert chunks(out)[-1]["usage"] == ESTIMATE
+    assert t.usage == ESTIMATE
+    assert (t.finish_reason, t.error) == ("stop", None)
+
+
+def test_the_estimate_is_recorded_when_the_client_did_not_ask_for_usage() -> None:
+    out, t = transcode(NO_USAGE_STREAM)
+    assert out == TEXT_STREAM_OUT.replace(TEXT_USAGE_CHUNK, b"")
+    assert t.usage == {**ESTIMATE, "prompt_tokens": 0, "total_tokens": 2}
+
+
+def test_a_stream_cut_after_content_records_the_partial_usage() -> None:
+    # The role chunk and "I'm", then the upstream hangs up: one token went out.
+    stream = b"".join(part + b"\n\n" for part in TEXT_STREAM.split(b"\n\n")[:2])
+    out, t = transcode(stream, include_usage=True, prompt_tokens=14)
+    assert chunks(out)[-1] == {"error": t.error}
+    assert b'"usage"' not in out, "a failed stream sends no usage chunk"
+    assert t.error["code"] == "upstream_stream_truncated"
+    assert t.usage == {**ESTIMATE, "completion_tokens": 1, "total_tokens": 15}
+
+
+def test_an_error_in_the_stream_records_the_partial_usage() -> None:
+    _, t = transcode(TGI_ERROR_STREAM, prompt_tokens=6)
+    assert t.error["type"] == "validation"
+    assert t.usage == {
+        "prompt_tokens": 6,
+        "completion_tokens": 1,
+        "total_tokens": 7,
+        "estimated": True,
+    }
+
+
+def test_abort_records_the_partial_usage() -> None:
+    t = new(include_usage=True, prompt_tokens=14)
+    t.feed(NO_USAGE_STREAM[: NO_USAGE_STREAM.index(b'"content":"."')])
+    assert t.usage is None, "estimated when the answer ends, not before"
+    t.abort("Provider 'x' stopped sending; retry.", "upstream_error", "upstream_idle_timeout")
+    assert t.usage == {**ESTIMATE, "completion_tokens": 1, "total_tokens": 15}
+
+
+@pytest.mark.parametrize(
+    "stream",
+    [
+        b": ping\n\n",
+        b'data: {"choices":[]}\n\ndata: [DONE]\n\n',
+        b'data: {"error":{"message":"Overloaded"}}\n\n',
+        b"data: not json\n\n",
+    ],
+)
+def test_no_estimate_without_a_single_choice(stream: bytes) -> None:
+    _, t = transcode(stream, include_usage=True, prompt_tokens=14)
+    assert t.usage is None
+
+
+REPORTING = [TEXT_STREAM, TOOL_CALL_STREAM, REFUSAL_STREAM, DEEPINFRA_STREAM]
+
+
+@pytest.mark.parametrize(
+    ("answer", "streaming"),
+    [(s, True) for s in REPORTING] + [(s, False) for s in [*REPORTING, COMPLETION_BODY]],
+)
+def test_reported_usage_is_kept_byte_for_byte(answer: bytes, streaming: bool) -> None:
+    options = {"stream": streaming, "include_usage": streaming}
+    expected, plain = run([answer], **options)
+    out, t = run([answer], prompt_tokens=999, **options)
+    assert out == expected
+    assert t.usage == plain.usage
+    assert "estimated" not in t.usage
+
+
+def test_a_stream_merged_into_one_completion_gets_the_same_estimate() -> None:
+    out, t = transcode(NO_USAGE_STREAM, stream=False, prompt_tokens=14)
+    completion = json.loads(out)
+    ChatCompletion.model_validate_json(out)
+    assert completion["usage"] == ESTIMATE
+    assert completion["choices"][0]["message"]["content"] == "I'm."
+    assert t.usage == ESTIMATE
+
+    # Tool-call fragments are output too; streamed or merged, the count is the same.
+    tool_calls = b"".join(
+        event + b"\n\n" for event in TOOL_CALL_STREAM.split(b"\n\n")[:-1] if b'"usage"' not in event
+    )
+    _, streamed = transcode(tool_calls, prompt_tokens=48)
+    out, merged = transcode(tool_calls, stream=False, prompt_tokens=48)
+    assert streamed.usage == merged.usage == json.loads(out)["usage"]
+    assert merged.usage == {
+        "prompt_tokens": 48,
+        "completion_tokens": 6,  # every chunk but the finish
+        "total_tokens": 54,
+        "estimated": True,
+    }
+
+
+def test_a_completion_body_without_usage_gets_no_estimate() -> None:
+    # One JSON body has no chunks to count; it goes out as the upstream sent it.
+    body = orjson.loads(COMPLETION_BODY)
+    del body["usage"]
+    out, t = transcode(orjson.dumps(body), stream=False, prompt_tokens=14)
+    assert b'"usage"' not in out
+    assert t.usage is None
+
+
+PROVIDER = ProviderConfig(name="vllm", kind="openai", base_url="http://127.0.0.1:9/v1", api_keys=())
+
+
+def build_chat(body: dict[str, Any]) -> Any:
+    request = parse_chat_request(orjson.dumps({"model": "vllm/m", **body}))
+    return openai.build_chat(PROVIDER, ModelProfile("m", ModelSettings()), request, None)
+
+
+def test_the_adapter_passes_a_prompt_estimate_to_the_transcoder() -> None:
+    built = build_chat({"messages": [{"role": "user", "content": "x" * 400}], "stream": True})
+    assert built.transcoder == {"prompt_tokens": 100}
+    t = StreamTranscoder(
+        built.dialect, MODEL, response_id=RESPONSE_ID, created=CREATED, **built.transcoder
+    )
+    t.feed(NO_USAGE_STREAM)
+    t.finish()
+    assert t.usage == {**ESTIMATE, "prompt_tokens": 100, "total_tokens": 102}
+
+
+def test_the_prompt_estimate_counts_text_and_tools_not_images() -> None:
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {}}}]
+    call = {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    messages = [
+        {"role": "system", "content": "s" * 40},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "t" * 40},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64," + "A" * 4000}},
+            ],
+        },
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c", "content": "r" * 40},
+    ]
+    built = build_chat({"messages": messages, "tools": tools})
+    text_chars = 120 + len(orjson.dumps([call])) + len(orjson.dumps(tools))
+    assert built.transcoder == {"prompt_tokens": text_chars // 4}
+    assert build_chat({"messages": [{"role": "user", "content": ""}]}).transcoder == {
+        "prompt_tokens": 1
+    }
+
+
 # --- the module surface ----------------------------------------------------------------------
 
 
 def test_dialects() -> None:
-    assert DIALECTS == ("openai", "deepinfra", "tgi", "ollama")
+    assert DIALECTS == ("openai", "deepinfra", "tgi", "ollama", "anthropic")
 
 
 def test_unknown_dialect_is_a_value_error_naming_the_known_ones() -> None:

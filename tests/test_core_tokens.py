@@ -542,7 +542,7 @@ def test_aggregate_is_the_non_streaming_transcoder() -> None:
 
 
 def test_dialects() -> None:
-    assert DIALECTS == ("openai", "deepinfra", "tgi", "ollama")
+    assert DIALECTS == ("openai", "deepinfra", "tgi", "ollama", "anthropic")
 
 
 def test_bad_options_are_value_errors_that_say_what_to_use() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 
 import httpx
@@ -352,8 +353,9 @@ def test_idle_timeout_ends_the_stream_with_an_error(simulator: Simulator) -> Non
 
 
 def test_client_disconnect_closes_the_upstream_request(
-    gateway_url: str, simulator: Simulator
+    gateway_url: str, simulator: Simulator, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="sluicegate.gateway")
     before = simulator.state.client_disconnects
     with (
         httpx.Client(timeout=10) as c,
@@ -367,6 +369,12 @@ def test_client_disconnect_closes_the_upstream_request(
         assert first.startswith(b"data: ")
     # The client is gone: the simulator must see its own connection from the gateway drop.
     assert wait_until(lambda: simulator.state.client_disconnects > before)
+    # ...and what was streamed until then is still counted (estimated: the upstream never said).
+    assert wait_until(
+        lambda: any("error=client_disconnected" in r.getMessage() for r in caplog.records)
+    )
+    line = next(r.getMessage() for r in caplog.records if "client_disconnected" in r.getMessage())
+    assert "usage=estimated" in line and "completion_tokens=None" not in line
 
 
 # --- client auth ----------------------------------------------------------------------------

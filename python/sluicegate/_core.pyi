@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 DIALECTS: Final[tuple[str, ...]]
-"""The upstream dialects a transcoder reads: ``("openai", "deepinfra", "tgi", "ollama")``.
+"""The upstream dialects a transcoder reads:
+``("openai", "deepinfra", "tgi", "ollama", "anthropic")``.
 
 ``openai``: any OpenAI-compatible server; its chunks are forwarded, rewritten.
 ``deepinfra`` and ``tgi`` (one dialect under two names): token events, DeepInfra's native
@@ -17,7 +18,9 @@ DIALECTS: Final[tuple[str, ...]]
 ``results``, TGI's ``/generate`` object and the compat route's array of them). Their text is
 shaped by the generation options below (stop strings, reasoning tags, logprobs).
 ``ollama``: Ollama's native ``/api/chat`` and ``/api/generate``, an NDJSON stream (or, not
-streaming, one JSON object)."""
+streaming, one JSON object).
+``anthropic``: Anthropic's Messages API ``/v1/messages``, an SSE stream of named events (or, not
+streaming, one ``Message`` body)."""
 
 class StreamTranscoder:
     """Turns one upstream answer into the OpenAI answer the client asked for.
@@ -79,6 +82,40 @@ class StreamTranscoder:
     there was thinking, ``tool_calls`` (same ids and arguments), ``finish_reason`` and ``usage``.
     An ``{"error": ...}`` body → the error envelope with ``code`` ``"upstream_reported_error"``
     (or ``"upstream_overloaded"``).
+
+    ``anthropic``, streaming: SSE with named events (``event:`` lines; without one the data's
+    own ``"type"`` names the event; ``\r\n``, comments, ``data:`` without the space and spaces
+    after the JSON are tolerated). Every delta that shows something becomes ONE chunk, so the
+    output bytes do not depend on how the input was split. The role goes out with the first
+    delta (``message_start`` sends nothing; ``ping`` neither). ``text_delta`` →
+    ``delta.content``, ``thinking_delta`` → ``delta.reasoning_content`` (empty ones send
+    nothing); ``signature_delta``, ``citations_delta``, ``redacted_thinking`` and server-tool
+    blocks (``server_tool_use``, ``*_tool_result``) are dropped. A ``tool_use`` block start →
+    ``delta.tool_calls: [{"index": n, "id": <toolu id>, "type": "function", "function":
+    {"name", "arguments": ""}}]``, ``n`` counting the tool blocks of the response from 0 (not
+    Anthropic's block index); each non-empty ``input_json_delta.partial_json`` →
+    ``[{"index": n, "function": {"arguments": <fragment>}}]``; a tool block that streamed no
+    fragment gets ``"{}"`` when it stops (or the compact JSON of the block start's own
+    non-empty ``input``). ``message_delta`` gives the stop reason (``end_turn``,
+    ``stop_sequence``, ``pause_turn``, unknown → ``stop``; ``max_tokens``,
+    ``model_context_window_exceeded`` → ``length``; ``tool_use`` → ``tool_calls``; ``refusal``
+    → ``content_filter``) and the counts; ``message_stop`` (or a ``[DONE]``) sends the finish
+    (``stop`` when no stop reason came), the usage chunk (``include_usage``) and
+    ``data: [DONE]``; events after it are ignored. A stream that ends after a stop reason but
+    without ``message_stop`` finishes normally; one without a stop reason is
+    ``upstream_stream_truncated``. An ``error`` event (or data with ``"type": "error"``) ends
+    the stream with ``{"error": {"message", "type": <Anthropic's error type, e.g.
+    "overloaded_error">, "param": null, "code": "upstream_overloaded" for overloaded_error,
+    else "upstream_stream_error"}}``, Anthropic's message quoted in ``message``. Data that is
+    not an event object → ``upstream_bad_response`` (truncated when the input ended inside it).
+    ``anthropic``, not streaming: a ``Message`` body → one ``chat.completion``: text blocks
+    joined into ``message.content`` (``""`` when nothing is shown, ``null`` when only tool
+    calls came), thinking blocks into ``reasoning_content``, each ``tool_use`` block →
+    ``tool_calls`` (``arguments`` = the compact JSON of ``input``, ``"{}"`` when empty), the
+    mapped ``stop_reason``, ``usage``. An error body ``{"type": "error", "error": {...}}`` →
+    the error envelope with Anthropic's ``type`` and ``code`` ``"upstream_reported_error"``
+    (or ``"upstream_overloaded"``); a body without ``content`` → ``upstream_bad_response``. A
+    stream is merged as above.
     """
 
     def __init__(
@@ -98,13 +135,16 @@ class StreamTranscoder:
     ) -> None:
         """Raises ``ValueError`` (naming the known dialects) when ``dialect`` is unknown.
 
-        The generation options are accepted by every dialect; ``openai`` ignores them (its
-        server applied them already). ``ollama`` reads only ``logprobs`` (Ollama's per-line
+        The generation options are accepted by every dialect; ``openai`` reads only
+        ``prompt_tokens`` (see ``usage``) and ignores the rest (its server applied them already).
+        ``ollama`` reads only ``logprobs`` (Ollama's per-line
         ``logprobs`` ``[{token, logprob, bytes?, top_logprobs?}]`` become ``logprobs.content``
         entries, ``bytes`` computed from the token when absent; without it, or on a reasoning
         chunk split off a line, ``[]``; malformed entries are ``upstream_bad_response``) and
         ``prompt_tokens`` (see ``usage``); ``stop``, ``think`` and ``max_tokens`` are validated
-        and ignored (Ollama applied them itself, and ``done_reason`` says ``length``). For
+        and ignored (Ollama applied them itself, and ``done_reason`` says ``length``).
+        ``anthropic`` reads only ``prompt_tokens`` (see ``usage``); the others are validated and
+        ignored (Anthropic applied them, and reports no logprobs). For
         ``deepinfra``/``tgi``:
 
         - ``logprobs``: the client asked for logprobs. Each shown token gets an OpenAI entry
@@ -169,7 +209,32 @@ class StreamTranscoder:
         ``prompt_eval_count`` is 0 (Ollama omits it for a fully cached prompt), a missing
         ``eval_count`` is replaced by the number of lines that carried output, with
         ``"estimated": true``. An answer ended without its done line (error, cut off, aborted):
-        the ``prompt_tokens`` argument (else 0) and the lines counted, ``"estimated": true``."""
+        the ``prompt_tokens`` argument (else 0) and the lines counted, ``"estimated": true``.
+
+        ``openai``: the upstream's own usage, untouched, whenever it sent one. An answer it sent
+        none for (a server that never reports usage, a stream cut off before its usage chunk)
+        has one once it ended (``[DONE]``, a finish reason, an error, a cut-off stream,
+        ``abort``), provided at least one chunk with a choice went out:
+        ``{"prompt_tokens": the prompt_tokens argument or 0, "completion_tokens": the chunks
+        that carried output, "total_tokens": sum, "estimated": true}`` (nearly every
+        OpenAI-compatible server sends one token per chunk; streaming, once output went out,
+        the fast path no longer parses choices: a later chunk with choices counts, except one
+        with a finish reason or usage, which is read whole and counts only with output). With
+        ``include_usage`` the closing usage chunk carries it; a stream merged into one
+        ``chat.completion`` carries it as ``usage``. A failed stream sends no usage chunk, as
+        ever. A ``chat.completion`` JSON body without ``usage`` gets no estimate. ``None``
+        while the answer is still going, or when no choice went out.
+
+        ``anthropic`` has one once the answer ended: ``{"prompt_tokens": input_tokens +
+        cache_creation_input_tokens + cache_read_input_tokens, "completion_tokens": the last
+        output_tokens of message_delta (cumulative), "total_tokens": sum}``, plus
+        ``"prompt_tokens_details": {"cached_tokens": cache_read_input_tokens}`` when Anthropic
+        sent ``cache_read_input_tokens`` (0 stays 0) and ``"completion_tokens_details":
+        {"reasoning_tokens": N}`` when it sent ``output_tokens_details.thinking_tokens``. Counts
+        come from ``message_start`` and are replaced by any repeated in ``message_delta``. When
+        the input count never came, the ``prompt_tokens`` argument (else 0) stands in; when no
+        ``message_delta`` count came (an error, a cut-off stream, ``abort``), the deltas sent;
+        either way ``"estimated": true`` is added."""
 
     @property
     def finish_reason(self) -> str | None:
@@ -178,7 +243,9 @@ class StreamTranscoder:
         Token-event dialects: the mapped ``details.finish_reason`` of the final event (``stop``
         when it had no details), or the one inferred for a JSON body; ``None`` when ``[DONE]``
         or an error ended the stream. ``ollama``: the mapped ``done_reason`` (``tool_calls`` when
-        a tool call was sent); ``None`` when the answer had no done line."""
+        a tool call was sent); ``None`` when the answer had no done line. ``anthropic``: the
+        mapped ``stop_reason`` of the last ``message_delta`` that had one; ``None`` when none
+        came."""
 
     @property
     def content_emitted(self) -> bool:

@@ -367,6 +367,12 @@ class Gateway:
                 if tail:
                     yield tail
         finally:
+            if not transcoder.done:  # the client went away: end it so usage is still counted
+                transcoder.abort(
+                    "The client went away before the answer was complete.",
+                    "client_error",
+                    "client_disconnected",
+                )
             await exchange.aclose()
             self._log_done(chat, route, transcoder, started)
 

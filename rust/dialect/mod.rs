@@ -1,6 +1,7 @@
 //! Upstream dialects: one module per native wire format, each turning upstream frames into
 //! OpenAI chunks (directly, or through the internal events of `crate::event`).
 
+pub mod anthropic;
 pub mod ollama;
 pub mod openai;
 pub mod tokens;
@@ -18,10 +19,12 @@ pub enum Dialect {
     Tokens,
     /// Ollama's native `/api/chat` and `/api/generate` (NDJSON, or one JSON body).
     Ollama,
+    /// Anthropic's Messages API `/v1/messages` (named SSE events, or one `Message` body).
+    Anthropic,
 }
 
 /// Every dialect name, in the order `DIALECTS` exposes them to Python.
-pub const DIALECT_NAMES: &[&str] = &["openai", "deepinfra", "tgi", "ollama"];
+pub const DIALECT_NAMES: &[&str] = &["openai", "deepinfra", "tgi", "ollama", "anthropic"];
 
 impl Dialect {
     pub fn from_name(name: &str) -> Result<Self, String> {
@@ -29,6 +32,7 @@ impl Dialect {
             "openai" => Ok(Dialect::OpenAi),
             "deepinfra" | "tgi" => Ok(Dialect::Tokens),
             "ollama" => Ok(Dialect::Ollama),
+            "anthropic" => Ok(Dialect::Anthropic),
             _ => Err(format!(
                 "unknown transcoder dialect {name:?}; use one of: {}",
                 DIALECT_NAMES.join(", ")
@@ -39,7 +43,7 @@ impl Dialect {
 
 /// What the request asked for that a dialect generating raw text (rather than chat messages)
 /// needs in order to shape the answer as OpenAI would. Dialects that get chat messages ignore it
-/// (Ollama reads only `logprobs` and `prompt_tokens`).
+/// (Ollama reads only `logprobs` and `prompt_tokens`, Anthropic only `prompt_tokens`).
 #[derive(Debug, Clone)]
 pub struct GenerationOptions {
     /// The client asked for logprobs.

@@ -9,8 +9,13 @@
 //! members, invalid JSON — the full parser then decides). Only `choices` is looked into, through
 //! light borrowed views, and only while it can still change the outcome. Aggregating, the
 //! chunks are translated into internal events instead.
+//!
+//! Either way the chunks that carried output are counted ([`UsageTally`]), so an answer the
+//! upstream reported no usage for (a server that never sends it, a stream cut off before its
+//! usage chunk) still gets one: the gateway's estimate, marked `"estimated":true`.
 
 use std::borrow::Cow;
+use std::fmt::Write;
 use std::ops::Range;
 use std::sync::LazyLock;
 
@@ -55,6 +60,65 @@ pub fn classify<'a>(event: &SseEvent<'a>) -> Frame<'a> {
         return Frame::Done;
     }
     Frame::Chunk(data)
+}
+
+/// What the gateway counts of an answer, for the usage it estimates when the upstream reports
+/// none.
+#[derive(Debug, Default)]
+pub struct UsageTally {
+    /// The gateway's estimate of the prompt's tokens (the `prompt_tokens` option).
+    prompt_tokens: Option<u64>,
+    /// A chunk with at least one choice went out: the upstream answered, so the prompt was read
+    /// (and billed) even if no output followed.
+    answered: bool,
+    /// Chunks that carried output. Nearly every OpenAI-compatible server sends one token per
+    /// chunk, so this stands in for the completion count. Once output has gone out, the stream
+    /// path no longer looks inside `choices` (see [`rewrite_chunk`]): from then on every chunk
+    /// with choices counts, unless it has a finish reason or usage (those are read whole and
+    /// count only with output).
+    output_chunks: u64,
+}
+
+impl UsageTally {
+    pub fn new(prompt_tokens: Option<u64>) -> Self {
+        UsageTally {
+            prompt_tokens,
+            ..UsageTally::default()
+        }
+    }
+
+    fn count(&mut self, seen: ChoicesSeen) {
+        self.answered |= seen.any;
+        self.output_chunks += u64::from(seen.output);
+    }
+
+    /// `{"prompt_tokens":P,"completion_tokens":C,"total_tokens":P+C,"estimated":true}` (the shape
+    /// the token dialects give), or `None` while no choice went out: an answer without one has
+    /// nothing to account for.
+    pub fn estimate(&self) -> Option<String> {
+        if !self.answered {
+            return None;
+        }
+        let prompt = self.prompt_tokens.unwrap_or(0);
+        let completion = self.output_chunks;
+        let mut usage = String::with_capacity(96);
+        // Writing into a String cannot fail.
+        let _ = write!(
+            usage,
+            "{{\"prompt_tokens\":{prompt},\"completion_tokens\":{completion},\"total_tokens\":{},\"estimated\":true}}",
+            prompt.saturating_add(completion)
+        );
+        Some(usage)
+    }
+}
+
+/// What one chunk's `choices` held, for the [`UsageTally`].
+#[derive(Debug, Clone, Copy, Default)]
+struct ChoicesSeen {
+    /// At least one choice.
+    any: bool,
+    /// At least one choice carried output (content, reasoning, refusal, a tool call).
+    output: bool,
 }
 
 /// The parts of a choice the gateway looks at; everything else is skipped unparsed.
@@ -176,12 +240,14 @@ fn is_identity(key: &str) -> bool {
 }
 
 /// Streaming: appends the rewritten chunk frame for `text` to `out` (or nothing, for a usage-only
-/// chunk) and records usage, finish reason and content in `outcome`.
+/// chunk), records usage, finish reason and content in `outcome`, and counts the chunk in
+/// `tally`.
 pub fn rewrite_chunk(
     text: &[u8],
     writer: &ChunkWriter,
     out: &mut Vec<u8>,
     outcome: &mut Outcome,
+    tally: &mut UsageTally,
 ) -> Result<(), UpstreamError> {
     let mark = out.len();
     writer.begin_chunk(out);
@@ -201,21 +267,24 @@ pub fn rewrite_chunk(
             return Err(error);
         }
         if top.usage().is_none() && outcome.content_emitted && !mentions_finish(top.choices) {
-            // Nothing in these choices can change the outcome: skip parsing them.
-            return Ok((true, top));
+            // Nothing in these choices can change the outcome: skip parsing them. Mid-answer,
+            // a chunk with choices is one more token (a glance, not a parse: see UsageTally).
+            let any = has_elements(top.choices);
+            return Ok((ChoicesSeen { any, output: any }, top));
         }
-        inspect_choices(top.choices, outcome, false).map(|any| (any, top))
+        inspect_choices(top.choices, outcome, false).map(|seen| (seen, top))
     });
-    let (has_choices, top) = match result {
+    let (seen, top) = match result {
         Ok(found) => found,
         Err(error) => {
             out.truncate(mark);
             return Err(error);
         }
     };
+    tally.count(seen);
     if let Some(usage) = top.usage() {
         outcome.set_usage(usage);
-        if !has_choices {
+        if !seen.any {
             // A usage-only chunk: usage goes out once, in the closing frames.
             out.truncate(mark);
             return Ok(());
@@ -313,19 +382,26 @@ fn mentions_finish(choices: Option<&[u8]>) -> bool {
     })
 }
 
-/// Records finish reason and content from `choices`; returns whether there was any choice.
+/// Whether `choices` (raw JSON) is an array with at least one element: a glance, not a parse.
+fn has_elements(choices: Option<&[u8]>) -> bool {
+    choices
+        .and_then(|c| c.strip_prefix(b"["))
+        .is_some_and(|rest| !rest.trim_ascii_start().starts_with(b"]"))
+}
+
+/// Records finish reason and content from `choices`; returns what they held.
 fn inspect_choices(
     choices: Option<&[u8]>,
     outcome: &mut Outcome,
     whole_message: bool,
-) -> Result<bool, UpstreamError> {
+) -> Result<ChoicesSeen, UpstreamError> {
+    let mut seen = ChoicesSeen::default();
     let Some(choices) = choices.filter(|c| *c != b"null") else {
-        return Ok(false);
+        return Ok(seen);
     };
-    let mut any = false;
     let mut finish: Option<&RawValue> = None;
     for_each_element(choices, |position, choice: ChoiceView<'_>| {
-        any = true;
+        seen.any = true;
         let message = if whole_message {
             &choice.message
         } else {
@@ -333,6 +409,7 @@ fn inspect_choices(
         };
         if message.as_ref().is_some_and(MessageView::carries_output) {
             outcome.content_emitted = true;
+            seen.output = true;
         }
         // Non-streaming bodies report choices[0]'s reason; streams the last one seen.
         if let Some(reason) = choice.finish_reason.filter(|r| !is_null(r)) {
@@ -345,7 +422,7 @@ fn inspect_choices(
     if let Some(reason) = finish.and_then(raw_str) {
         outcome.set_finish_reason(&reason);
     }
-    Ok(any)
+    Ok(seen)
 }
 
 /// Non-streaming JSON body: appends the rewritten `chat.completion` to `out` and records usage,
@@ -372,7 +449,7 @@ pub fn rewrite_completion(
     let result = walked
         .map_err(|_| UpstreamError::bad_response())
         .and_then(|()| top.upstream_error().map_or(Ok(()), Err))
-        .and_then(|()| inspect_choices(top.choices, outcome, true));
+        .and_then(|()| inspect_choices(top.choices, outcome, true).map(|_| ()));
     if let Err(error) = result {
         out.truncate(mark);
         return Err(error);
@@ -384,8 +461,13 @@ pub fn rewrite_completion(
     Ok(())
 }
 
-/// Aggregating: translates one chunk into internal events.
-pub fn chunk_events<F>(text: &[u8], emit: &mut F) -> Result<(), UpstreamError>
+/// Aggregating: translates one chunk into internal events and counts it in `tally`. Every delta
+/// is read here anyway, so a chunk counts exactly when it carried output.
+pub fn chunk_events<F>(
+    text: &[u8],
+    tally: &mut UsageTally,
+    emit: &mut F,
+) -> Result<(), UpstreamError>
 where
     F: FnMut(Event<'_>),
 {
@@ -401,13 +483,20 @@ where
     }
     if let Some(choices) = top.choices.filter(|c| *c != b"null") {
         let mut failed = false;
+        let mut seen = ChoicesSeen::default();
         for_each_element(choices, |position, choice: ChoiceView<'_>| {
+            seen.any = true;
+            seen.output |= choice
+                .delta
+                .as_ref()
+                .is_some_and(MessageView::carries_output);
             failed |= choice_events(position, &choice, emit).is_err();
         })
         .map_err(|_| UpstreamError::bad_response())?;
         if failed {
             return Err(UpstreamError::bad_response());
         }
+        tally.count(seen);
     }
     if let Some(usage) = top.usage() {
         emit(Event::Usage(usage));
@@ -528,7 +617,14 @@ mod tests {
     fn rewrite(text: &str) -> (Result<String, UpstreamError>, Outcome) {
         let mut outcome = Outcome::default();
         let mut out = b"prev".to_vec();
-        let result = rewrite_chunk(text.as_bytes(), &writer(), &mut out, &mut outcome);
+        let mut tally = UsageTally::default();
+        let result = rewrite_chunk(
+            text.as_bytes(),
+            &writer(),
+            &mut out,
+            &mut outcome,
+            &mut tally,
+        );
         let written = String::from_utf8(out[4..].to_vec()).unwrap();
         (result.map(|()| written), outcome)
     }
@@ -549,7 +645,15 @@ mod tests {
                 ..Outcome::default()
             };
             let mut out = Vec::new();
-            rewrite_chunk(chunk.as_bytes(), &writer(), &mut out, &mut outcome).unwrap();
+            let mut tally = UsageTally::default();
+            rewrite_chunk(
+                chunk.as_bytes(),
+                &writer(),
+                &mut out,
+                &mut outcome,
+                &mut tally,
+            )
+            .unwrap();
             assert!(outcome.finish_reason.is_some(), "missed in {chunk}");
         }
     }
@@ -676,7 +780,15 @@ mod tests {
             b"{\"choices\":[],\"\xE9\":1}",
         ] {
             let mut out = b"prev".to_vec();
-            let result = rewrite_chunk(not_utf8, &writer(), &mut out, &mut Outcome::default());
+            let mut tally = UsageTally::default();
+            let result = rewrite_chunk(
+                not_utf8,
+                &writer(),
+                &mut out,
+                &mut Outcome::default(),
+                &mut tally,
+            );
+            assert!(tally.estimate().is_none(), "an unread chunk does not count");
             assert_eq!(
                 result.unwrap_err().code.as_deref(),
                 Some("upstream_bad_response")
@@ -726,8 +838,10 @@ mod tests {
     #[test]
     fn chunk_events_translate_every_delta_kind() {
         let mut seen = Vec::new();
+        let mut tally = UsageTally::default();
         chunk_events(
             br#"{"system_fingerprint":"fp","choices":[{"index":1,"delta":{"content":"a\nb","reasoning":"r","refusal":"no","tool_calls":[{"index":2,"id":"c","type":"function","function":{"name":"f","arguments":{"k":1}}}],"function_call":{"name":"g","arguments":"{}"}},"logprobs":{"content":[{"token":"a"}]},"finish_reason":"tool_calls"}],"usage":{"total_tokens":1}}"#,
+            &mut tally,
             &mut |event| seen.push(format!("{event:?}")),
         )
         .unwrap();
@@ -741,6 +855,84 @@ mod tests {
         assert!(seen[1].contains(r#"logprobs: Some("[{\"token\":\"a\"}]")"#));
         assert_eq!(seen[2], r#"Finish { choice: 1, reason: "tool_calls" }"#);
         assert_eq!(seen[3], r#"Usage("{\"total_tokens\":1}")"#);
+    }
+
+    fn tally_after(chunks: &[&str], prompt_tokens: Option<u64>) -> Option<String> {
+        let mut outcome = Outcome::default();
+        let mut tally = UsageTally::new(prompt_tokens);
+        for chunk in chunks {
+            let mut out = Vec::new();
+            let _ = rewrite_chunk(
+                chunk.as_bytes(),
+                &writer(),
+                &mut out,
+                &mut outcome,
+                &mut tally,
+            );
+        }
+        tally.estimate()
+    }
+
+    #[test]
+    fn the_estimate_counts_chunks_with_output() {
+        let role = r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#;
+        let token = r#"{"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}]}"#;
+        let finish = r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#;
+        let last_token =
+            r#"{"choices":[{"index":0,"delta":{"content":"."},"finish_reason":"length"}]}"#;
+        assert_eq!(
+            tally_after(&[role, token, token, finish], Some(12)).as_deref(),
+            Some(
+                r#"{"prompt_tokens":12,"completion_tokens":2,"total_tokens":14,"estimated":true}"#
+            )
+        );
+        assert_eq!(
+            tally_after(&[token, last_token], None).as_deref(),
+            Some(r#"{"prompt_tokens":0,"completion_tokens":2,"total_tokens":2,"estimated":true}"#)
+        );
+        // The prompt was read even if nothing came of it.
+        assert_eq!(
+            tally_after(&[role], Some(5)).as_deref(),
+            Some(r#"{"prompt_tokens":5,"completion_tokens":0,"total_tokens":5,"estimated":true}"#)
+        );
+        // No choice went out: nothing to estimate.
+        let nothing = [r#"{"choices":[]}"#, r#"{"choices":null}"#, "{}", "not json"];
+        assert_eq!(tally_after(&nothing, Some(5)), None);
+    }
+
+    #[test]
+    fn mid_answer_the_estimate_counts_without_parsing_choices() {
+        let token = r#"{"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}]}"#;
+        // After output, choices are not parsed: a chunk with any choice counts (even an empty
+        // delta), one without choices does not.
+        let empty_delta = r#"{"choices":[{"index":0,"delta":{},"finish_reason":null}]}"#;
+        let no_choices = r#"{"choices": [ ],"x":1}"#;
+        assert_eq!(
+            tally_after(&[token, empty_delta, no_choices, token], None).as_deref(),
+            Some(r#"{"prompt_tokens":0,"completion_tokens":3,"total_tokens":3,"estimated":true}"#)
+        );
+        assert!(has_elements(Some(b"[ {}]")));
+        assert!(!has_elements(Some(b"[\n]")));
+        assert!(!has_elements(Some(b"null")));
+        assert!(!has_elements(None));
+    }
+
+    #[test]
+    fn chunk_events_count_exactly_the_chunks_with_output() {
+        let mut tally = UsageTally::new(Some(1));
+        for chunk in [
+            r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":"a"}},{"index":1,"delta":{"content":"b"}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{"}}]}}]}"#,
+            r#"{"choices":[],"usage":null}"#,
+        ] {
+            chunk_events(chunk.as_bytes(), &mut tally, &mut |_| {}).unwrap();
+        }
+        assert_eq!(
+            tally.estimate().as_deref(),
+            Some(r#"{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3,"estimated":true}"#)
+        );
     }
 
     /// The single-pass scanner and the full parser must copy the same members and note the same

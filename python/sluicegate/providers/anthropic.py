@@ -22,6 +22,7 @@ from sluicegate.providers.base import (
     UpstreamRequest,
 )
 from sluicegate.providers.failures import classify_status
+from sluicegate.providers.openai import chat_prompt_token_estimate
 from sluicegate.providers.prompt import invalid
 from sluicegate.sampling import knob_problem
 
@@ -276,6 +277,7 @@ def build_chat(
         body=orjson.dumps(native),
         stream=request.stream,
         dialect=DIALECT,
+        transcoder={"prompt_tokens": chat_prompt_token_estimate(body)},
     )
 
 

@@ -25,7 +25,7 @@ from sluicegate.providers.base import (
     UpstreamRequest,
 )
 from sluicegate.providers.failures import classify_status
-from sluicegate.providers.openai import auth_headers, json_headers
+from sluicegate.providers.openai import auth_headers, chat_prompt_token_estimate, json_headers
 from sluicegate.providers.prompt import invalid
 from sluicegate.sampling import knob_problem
 
@@ -212,7 +212,10 @@ def build_chat(
         body=orjson.dumps(native),
         stream=request.stream,
         dialect=DIALECT,
-        transcoder={"logprobs": bool(body.get("logprobs"))},
+        transcoder={
+            "logprobs": bool(body.get("logprobs")),
+            "prompt_tokens": chat_prompt_token_estimate(body),
+        },
     )
 
 

@@ -3,10 +3,13 @@
 The client's body goes upstream as sent, with two changes: ``model`` becomes the upstream's own
 id, and a streaming request always asks for usage (``stream_options.include_usage``) so the
 gateway can account for it; whether the client sees that usage chunk is the transcoder's call.
+Servers that report no usage anyway (or streams cut off before it) get the transcoder's
+estimate, for which the adapter passes a rough size of the prompt (``chat_prompt_token_estimate``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -22,6 +25,7 @@ from sluicegate.providers.base import (
     UpstreamRequest,
 )
 from sluicegate.providers.failures import classify_status
+from sluicegate.providers.prompt import CHARS_PER_TOKEN
 
 DIALECT = "openai"
 
@@ -40,6 +44,31 @@ def json_headers(
         *auth_headers(api_key),
         *provider.headers,
     )
+
+
+def chat_prompt_token_estimate(body: Mapping[str, Any]) -> int:
+    """Roughly how many tokens the prompt of a chat request is (characters / 4), for the usage
+    the transcoder estimates when the upstream reports none.
+
+    Counts what the model reads as text: message text, tool calls, tool definitions. Images,
+    audio and files are left out: the length of their base64 says nothing about what they cost
+    in tokens. One pass over the messages (a parsed request's are a list of objects); the text
+    is measured, not serialised.
+    """
+    chars = 0
+    for message in body["messages"]:
+        content = message.get("content")
+        if isinstance(content, str):
+            chars += len(content)
+        elif isinstance(content, list):
+            for part in content:
+                if isinstance(part, dict) and isinstance(text := part.get("text"), str):
+                    chars += len(text)
+        if calls := message.get("tool_calls"):
+            chars += len(orjson.dumps(calls))
+    if tools := body.get("tools"):
+        chars += len(orjson.dumps(tools))
+    return max(1, chars // CHARS_PER_TOKEN)
 
 
 def build_chat(
@@ -62,6 +91,7 @@ def build_chat(
         body=orjson.dumps(body),
         stream=request.stream,
         dialect=DIALECT,
+        transcoder={"prompt_tokens": chat_prompt_token_estimate(body)},
     )
 
 
