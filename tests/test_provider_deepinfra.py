@@ -143,12 +143,15 @@ def test_json_schema_is_refused_with_the_alternative() -> None:
     assert err.param == "response_format" and "json_object" in err.message
 
 
-def test_tools_are_refused_until_native_tool_calling_exists() -> None:
+def test_tools_need_a_family_with_a_known_tool_format() -> None:
     tools = [{"type": "function", "function": {"name": "f", "parameters": {}}}]
-    err = error({"messages": HELLO, "tools": tools})
-    assert err.code == "tools_not_supported" and "kind openai" in err.message
+    err = error(
+        {"messages": HELLO, "tools": tools}, profile("google/gemma-2-9b-it", family="gemma")
+    )
+    assert err.code == "tools_not_supported" and "tool_format" in err.message
     turns = [*HELLO, {"role": "tool", "tool_call_id": "c", "content": "{}"}]
-    assert error({"messages": turns}).code == "tools_not_supported"
+    gemma = profile("google/gemma-2-9b-it", family="gemma")
+    assert error({"messages": turns}, gemma).code == "tools_not_supported"
 
 
 def test_text_parts_are_joined_images_refused_developer_is_system() -> None:

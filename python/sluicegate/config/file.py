@@ -20,6 +20,7 @@ from sluicegate.config.interpolate import BadReference, MissingVariable, interpo
 from sluicegate.config.locate import Path, SourceLines
 from sluicegate.config.model import (
     KNOWN_KINDS,
+    TOOL_FORMAT_NAMES,
     BreakerSettings,
     ConfigError,
     ModelAlias,
@@ -61,6 +62,7 @@ _MODEL_SETTINGS_KEYS = (
     "context_window",
     "num_ctx",
     "keep_alive",
+    "tool_format",
 )
 _ALIAS_KEYS = (
     "id",
@@ -582,8 +584,19 @@ class _FileReader:
             keep_alive = str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else None
             if keep_alive is None:
                 keep_alive = self.string(raw, (*path, "keep_alive"), 'keep_alive = "10m"')
+        tool_format = None
+        if "tool_format" in t:
+            tool_format = self.string(
+                t["tool_format"], (*path, "tool_format"), 'tool_format = "hermes"'
+            )
+            if tool_format not in TOOL_FORMAT_NAMES:
+                self.fail(
+                    (*path, "tool_format"),
+                    f'is "{tool_format}"; use one of: {", ".join(TOOL_FORMAT_NAMES)}',
+                )
         directory = os.path.dirname(os.path.abspath(self.shown)) if self.shown else None
         return ModelSettings(
+            tool_format=tool_format,
             context_window=window,
             num_ctx=num_ctx,
             keep_alive=keep_alive,

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The tool-call markups the native text-generation dialects can parse.
+TOOL_FORMAT_NAMES: tuple[str, ...] = ("hermes", "llama3", "deepseek", "mistral")
 # The provider kinds the config accepts. Adding a dialect is one more name here (plus its adapter).
 KNOWN_KINDS: tuple[str, ...] = ("openai", "deepinfra", "tgi", "ollama", "anthropic")
 
@@ -44,6 +46,7 @@ class ModelSettings:
     context_window: int | None = None  # tokens; decides where a context-length error may go
     num_ctx: int | None = None  # Ollama: the context size to load the model with
     keep_alive: str | None = None  # Ollama: how long the model stays loaded ("5m", "0", "-1")
+    tool_format: str | None = None  # native text generation: the tool-call markup the model writes
 
     def merged_over(self, base: ModelSettings) -> ModelSettings:
         params = dict(base.params) | dict(self.params)
@@ -57,6 +60,7 @@ class ModelSettings:
             context_window=self.context_window or base.context_window,
             num_ctx=self.num_ctx or base.num_ctx,
             keep_alive=self.keep_alive if self.keep_alive is not None else base.keep_alive,
+            tool_format=self.tool_format or base.tool_format,
         )
 
 

@@ -29,8 +29,8 @@ from sluicegate.providers.failures import classify_status
 from sluicegate.providers.openai import auth_headers, json_headers
 from sluicegate.providers.prompt import (
     invalid,
+    plan_tools,
     prompt_token_estimate,
-    refuse_tools,
     render_prompt,
     stop_list,
     think_mode,
@@ -105,8 +105,8 @@ def build_chat(
     provider: ProviderConfig, profile: ModelProfile, request: ChatRequest, api_key: str | None
 ) -> UpstreamRequest:
     body = request.body
-    refuse_tools(provider, body, "native DeepInfra API")
-    prompt = render_prompt(profile, body)
+    plan = plan_tools(provider, profile, body, "native DeepInfra API")
+    prompt = render_prompt(profile, body, plan)
     stop = stop_list(body, profile)
     native: dict[str, Any] = {"input": prompt, "stream": request.stream}
     native.update(native_parameters(body, profile, request.stream))
@@ -126,6 +126,7 @@ def build_chat(
             "think": think_mode(prompt),
             "max_tokens": native.get("max_new_tokens"),
             "prompt_tokens": prompt_token_estimate(prompt),
+            **({"tools": plan.markup} if plan.markup else {}),
         },
     )
 

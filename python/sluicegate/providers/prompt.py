@@ -1,12 +1,15 @@
 """Building the raw prompt native text-generation APIs take (DeepInfra native, TGI).
 
-The conversation goes through the model's chat template; the template's end-of-turn strings,
+The conversation goes through the model's chat template — tools, assistant tool calls and tool
+results included, in the shapes Hugging Face templates read; the template's end-of-turn strings,
 the client's ``stop`` and the configured ones make the stop list; the prompt's own ending tells
-whether the answer starts inside a think block. Pure functions, shared by the adapters.
+whether the answer starts inside a think block; the template family tells which tool-call markup
+the model writes (the transcoder's ``tools`` option). Pure functions, shared by the adapters.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -24,21 +27,89 @@ def invalid(message: str, param: str | None, code: str = "invalid_value") -> Gat
     return GatewayError(400, message, "invalid_request_error", code, param)
 
 
-def refuse_tools(provider: ProviderConfig, body: dict[str, Any], api: str) -> None:
-    """Native text-generation APIs have no tool calling (yet): say so instead of dropping
-    the tools silently."""
-    uses_tools = bool(body.get("tools")) or any(
+# The tool-call markup the models of each built-in template family write, for the families whose
+# template renders tool definitions (the transcoder parses that markup). The built-in deepseek
+# template (R1 distill) renders none: configure a DeepSeek V3.1 template with tool_format.
+TOOL_FORMATS = {
+    "llama3": "llama3",
+    "chatml": "hermes",
+    "qwen3": "hermes",
+    "mistral_tools": "mistral",
+}
+# DeepSeek's templates read a call's arguments as JSON text and render the calls of an assistant
+# message only when its content is null.
+_DEEPSEEK_STYLE = frozenset({"deepseek"})
+
+
+@dataclass(frozen=True, slots=True)
+class ToolPlan:
+    """What a request's tools mean for the prompt and for reading the answer."""
+
+    tools: list[dict[str, Any]] | None  # rendered into the prompt (None: no tools)
+    markup: str | None  # the tool-call format the transcoder parses (None: none)
+    hint: str | None  # an instruction for tool_choice / parallel_tool_calls, or None
+
+
+def _uses_tools(body: dict[str, Any]) -> bool:
+    return bool(body.get("tools")) or any(
         isinstance(m, dict) and (m.get("role") == "tool" or m.get("tool_calls"))
         for m in body["messages"]
     )
-    if uses_tools:
+
+
+def plan_tools(
+    provider: ProviderConfig, profile: ModelProfile, body: dict[str, Any], api: str
+) -> ToolPlan:
+    """How ``tools`` and ``tool_choice`` go into the prompt of this model.
+
+    The native APIs cannot force a call, so ``tool_choice`` becomes what the template can say:
+    ``none`` renders no tools (and nothing is parsed), ``auto`` renders them, ``required`` adds
+    an instruction to call one, a named function renders only that function with an instruction
+    to call it, and ``parallel_tool_calls: false`` asks for at most one call. Raises a 400 when
+    the model's template family has no known tool-call format.
+    """
+    if not _uses_tools(body):
+        return ToolPlan(None, None, None)
+    template = profile.template
+    markup = profile.settings.tool_format or TOOL_FORMATS.get(template.name if template else "")
+    if markup is None:
         raise invalid(
-            f"Tool calling through the {api} (provider '{provider.name}') is not supported yet. "
-            "Remove 'tools' and tool messages, or send this request to a provider of kind "
-            "openai (e.g. the server's OpenAI-compatible endpoint).",
+            f"Tool calling through the {api} (provider '{provider.name}') needs to know how "
+            f"'{profile.upstream_model}' writes tool calls, and its chat template "
+            f"({template.name if template else 'none'}) is not one of the families sluicegate "
+            f"knows ({', '.join(sorted(set(TOOL_FORMATS)))}). If the model writes one of the "
+            f"formats {', '.join(sorted(set(TOOL_FORMATS.values())))}, set tool_format (and a "
+            "chat_template that renders tools) in its [providers.model_settings] table; "
+            "otherwise use a provider of kind openai for this model.",
             "tools",
             "tools_not_supported",
         )
+    tools = [t for t in body.get("tools") or () if isinstance(t, dict)]
+    choice = body.get("tool_choice")
+    hint: list[str] = []
+    if choice == "none":
+        return ToolPlan(None, None, None)
+    if choice == "required":
+        hint.append("You must answer by calling one or more of the available functions.")
+    elif isinstance(choice, dict):
+        name = (choice.get("function") or {}).get("name")
+        named = [t for t in tools if (t.get("function") or {}).get("name") == name]
+        if not named:
+            raise invalid(
+                f"'tool_choice' names the function '{name}', which is not in 'tools'.",
+                "tool_choice",
+            )
+        tools = named
+        hint.append(f"You must answer by calling the function {name}.")
+    elif choice not in (None, "auto"):
+        raise invalid(
+            '\'tool_choice\' must be "auto", "required", "none" or '
+            '{"type": "function", "function": {"name": ...}}.',
+            "tool_choice",
+        )
+    if body.get("parallel_tool_calls") is False:
+        hint.append("Call at most one function.")
+    return ToolPlan(tools or None, markup, " ".join(hint) or None)
 
 
 def _text_of(content: Any, where: str) -> str:
@@ -61,19 +132,73 @@ def _text_of(content: Any, where: str) -> str:
     return "\n".join(parts)
 
 
-def template_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The conversation as chat templates expect it: role and text content (plus the assistant's
-    earlier ``reasoning_content``, which some templates render). ``developer`` is ``system``."""
+def _arguments(raw: Any, as_text: bool, where: str) -> Any:
+    """A tool call's arguments as the template reads them: an object, or (some families) the
+    JSON text."""
+    parsed = raw
+    if isinstance(raw, str):
+        try:
+            parsed = orjson.loads(raw) if raw.strip() else {}
+        except orjson.JSONDecodeError:
+            raise invalid(f"'{where}' must be a JSON object in a string.", where) from None
+    if not isinstance(parsed, dict):
+        raise invalid(f"'{where}' must be a JSON object in a string.", where)
+    return orjson.dumps(parsed).decode() if as_text else parsed
+
+
+def template_messages(
+    messages: list[dict[str, Any]], markup: str | None = None, hint: str | None = None
+) -> list[dict[str, Any]]:
+    """The conversation as chat templates expect it: role and text content (never null, except
+    where DeepSeek-style templates need it), the assistant's tool calls and earlier
+    ``reasoning_content``, tool results with their call id and name. ``developer`` is
+    ``system``. ``hint`` joins the first system message (or becomes one)."""
+    deepseek_style = markup in _DEEPSEEK_STYLE
     out: list[dict[str, Any]] = []
+    names: dict[str, str] = {}  # tool_call_id -> function name
     for i, message in enumerate(messages):
+        where = f"messages[{i}]"
         role = message["role"]
         item: dict[str, Any] = {
             "role": "system" if role == "developer" else role,
-            "content": _text_of(message.get("content"), f"messages[{i}]"),
+            "content": _text_of(message.get("content"), where),
         }
         if isinstance(message.get("reasoning_content"), str):
             item["reasoning_content"] = message["reasoning_content"]
+        calls = []
+        for j, call in enumerate(message.get("tool_calls") or ()):
+            function = call.get("function") or {}
+            name = function.get("name")
+            arguments = _arguments(
+                function.get("arguments"),
+                deepseek_style,
+                f"{where}.tool_calls[{j}].function.arguments",
+            )
+            call_id = call.get("id") if isinstance(call.get("id"), str) else f"call_{i}_{j}"
+            names[call_id] = name
+            calls.append(
+                {
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": name, "arguments": arguments},
+                }
+            )
+        if calls:
+            item["tool_calls"] = calls
+            if deepseek_style and not item["content"]:
+                item["content"] = None
+        if role == "tool":
+            call_id = message.get("tool_call_id")
+            if isinstance(call_id, str):
+                item["tool_call_id"] = call_id
+                if call_id in names:
+                    item["name"] = names[call_id]
         out.append(item)
+    if hint:
+        if out and out[0]["role"] == "system":
+            out[0]["content"] = f"{out[0]['content']}\n\n{hint}".strip()
+        else:
+            out.insert(0, {"role": "system", "content": hint})
     return out
 
 
@@ -97,14 +222,17 @@ def _template_variables(body: dict[str, Any]) -> dict[str, Any]:
     return extra
 
 
-def render_prompt(profile: ModelProfile, body: dict[str, Any]) -> str:
+def render_prompt(profile: ModelProfile, body: dict[str, Any], plan: ToolPlan | None = None) -> str:
     template = profile.template
     assert template is not None, "a templated provider always gets a template"
+    plan = plan or ToolPlan(None, None, None)
     extra = _template_variables(body)
+    messages = template_messages(body["messages"], plan.markup, plan.hint)
     try:
         return template.render(
-            orjson.dumps(template_messages(body["messages"])),
+            orjson.dumps(messages),
             add_generation_prompt=True,
+            tools_json=orjson.dumps(plan.tools) if plan.tools else None,
             extra_json=orjson.dumps(extra) if extra else None,
         )
     except ValueError as exc:
