@@ -3,7 +3,7 @@
 #   make test     build the Rust core (release) and run cargo test, clippy, fmt, ruff, pytest
 #   make zipapp   write dist/sluicegate.pyz (shiv; the compiled core and every dependency inside)
 #   make lint     clippy, rustfmt, ruff (check only)
-#   make bench    sluicegate vs LiteLLM vs direct on the simulator -> bench/RESULTS.md (~6 min)
+#   make bench    sluicegate vs LiteLLM vs direct on the simulator -> bench/RESULTS.md (~8 min)
 #   make fmt      apply rustfmt and ruff format
 
 PYTHON ?= python3.11

@@ -2,7 +2,8 @@
 
 Every worker owns one connection and sends its next request as soon as the previous answer is
 complete, so the offered load follows the server's speed. It understands exactly what the
-benchmark needs: Content-Length and chunked bodies, and the arrival times of SSE chunks.
+benchmark needs: Content-Length and chunked bodies, and the arrival times of streamed chunks,
+OpenAI SSE and Ollama NDJSON alike (both carry the text as a compact ``"content":"..."``).
 Its own cost is the same for every target, so "added" figures (target minus direct) cancel it.
 """
 
@@ -11,6 +12,14 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+
+
+def has_content(chunk: bytes) -> bool:
+    """Whether a streamed chunk carries text: an SSE frame with a non-empty ``delta.content``
+    or an NDJSON line with a non-empty ``message.content``. The empty ones (OpenAI's role chunk,
+    Ollama's thinking lines and done trailer) say ``"content":""``. A byte count, not a parse,
+    so the cost is the same, and small, for every target."""
+    return chunk.count(b'"content":"') > chunk.count(b'"content":""')
 
 
 @dataclass
@@ -54,8 +63,7 @@ class Connection:
                 if size == 0:
                     break
                 now = time.perf_counter()
-                # A chunk with a non-empty content delta (the role chunk has "content":"").
-                if stream and data.count(b'"content":"') > data.count(b'"content":""'):
+                if stream and has_content(data):
                     if first is None:
                         first = now - started
                     elif last is not None:

@@ -2,8 +2,10 @@
 
 Starts the simulator and every target on 127.0.0.1, drives them with the closed-loop load
 generator in load.py, and writes bench/RESULTS.md (with the core microbenchmark's table),
-bench/latency.png and bench/out/results.json. Every process is stopped at the end, and every
-scenario is bounded in count and time. See bench/README.md.
+bench/latency.png and bench/out/results.json. Two routes to the same simulator: the
+OpenAI-compatible one (every scenario) and Ollama native, ``/api/chat`` (c=1 latency and TTFT).
+Every process is stopped at the end, and every scenario is bounded in count and time. See
+bench/README.md.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ LITELLM = BENCH / ".venv" / "bin" / "litellm"
 PY_SPY = BENCH / ".venv" / "bin" / "py-spy"
 ZIPAPP = ROOT / "dist" / "sluicegate.pyz"
 PATH = "/v1/chat/completions"
+OLLAMA_PATH = "/api/chat"  # the simulator's Ollama native chat, NDJSON when streaming
+# What clients ask each gateway for on the Ollama route; LiteLLM's name maps to ollama_chat/.
+SLUICEGATE_OLLAMA_MODEL = "ollama/sim-small"
+LITELLM_OLLAMA_MODEL = "ollama-sim-small"
 GIT_DESCRIBE = ["describe", "--always", "--dirty"]
 
 
@@ -52,11 +58,14 @@ class Target:
     port: int
     model: str
     health: str = "/healthz"
+    path: str = PATH  # where requests go: OpenAI's chat completions, or Ollama's /api/chat
     proc: subprocess.Popen[bytes] | None = None
     results: dict[str, object] = field(default_factory=dict)
     unavailable: str = ""  # why the target could not be measured ("" = it was)
 
     def body(self, directive: str, *, stream: bool) -> bytes:
+        # The same document serves both routes: Ollama's /api/chat reads model, messages and an
+        # explicit stream flag (it streams when the flag is left out) just as OpenAI's does.
         return json.dumps(
             {
                 "model": self.model,
@@ -134,34 +143,42 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-async def scenario_latency(t: Target, count: int, seconds: float, warmup: int) -> list[float]:
+async def scenario_latency(
+    t: Target, count: int, seconds: float, warmup: int
+) -> tuple[list[float], int]:
+    """Seconds per non-stream request at c=1, and how many requests failed."""
     body = t.body("tokens=16", stream=False)
-    await closed_loop(t.port, PATH, body, concurrency=1, stream=False, count=warmup)
+    await closed_loop(t.port, t.path, body, concurrency=1, stream=False, count=warmup)
     results = await closed_loop(
-        t.port, PATH, body, concurrency=1, stream=False, count=count, seconds=seconds
+        t.port, t.path, body, concurrency=1, stream=False, count=count, seconds=seconds
     )
-    return [r.latency for r in results if r.ok]
+    latencies = [r.latency for r in results if r.ok]
+    return latencies, len(results) - len(latencies)
 
 
-async def scenario_ttft(t: Target, count: int, seconds: float, warmup: int) -> list[float]:
+async def scenario_ttft(
+    t: Target, count: int, seconds: float, warmup: int
+) -> tuple[list[float], int]:
+    """Seconds to the first content at c=1, and how many streams failed or had no content."""
     body = t.body("tokens=16", stream=True)
-    await closed_loop(t.port, PATH, body, concurrency=1, stream=True, count=warmup)
+    await closed_loop(t.port, t.path, body, concurrency=1, stream=True, count=warmup)
     results = await closed_loop(
-        t.port, PATH, body, concurrency=1, stream=True, count=count, seconds=seconds
+        t.port, t.path, body, concurrency=1, stream=True, count=count, seconds=seconds
     )
-    return [r.first_content for r in results if r.ok and r.first_content is not None]
+    ttfts = [r.first_content for r in results if r.ok and r.first_content is not None]
+    return ttfts, len(results) - len(ttfts)
 
 
 async def scenario_gaps(t: Target) -> list[float]:
     body = t.body("tokens=100 gap_ms=10", stream=True)
-    runs = await closed_loop(t.port, PATH, body, concurrency=1, stream=True, count=10)
+    runs = await closed_loop(t.port, t.path, body, concurrency=1, stream=True, count=10)
     return [g for r in runs for g in r.gaps]
 
 
 async def scenario_throughput(t: Target, seconds: float) -> tuple[float, int]:
     body = t.body("tokens=16 headers_ms=20", stream=False)
     started = time.perf_counter()
-    results = await closed_loop(t.port, PATH, body, concurrency=64, stream=False, seconds=seconds)
+    results = await closed_loop(t.port, t.path, body, concurrency=64, stream=False, seconds=seconds)
     elapsed = time.perf_counter() - started
     return sum(r.ok for r in results) / elapsed, sum(not r.ok for r in results)
 
@@ -174,7 +191,7 @@ async def scenario_streams(t: Target, levels: list[int]) -> tuple[int, list[dict
     for level in levels:
         body = t.body("tokens=20 gap_ms=100", stream=True)
         results: list[Result] = await closed_loop(
-            t.port, PATH, body, concurrency=level, stream=True, count=level, seconds=30
+            t.port, t.path, body, concurrency=level, stream=True, count=level, seconds=30
         )
         stalled = [r for r in results if not r.ok or any(g > 1.0 for g in r.gaps)]
         detail.append(
@@ -297,15 +314,24 @@ LITELLM_ENV = {
 }
 
 
-def write_litellm_config(sim_base: str) -> None:
+def write_litellm_config(sim_root: str, *, ollama: bool) -> None:
+    """The simulator through its OpenAI route (``{sim_root}/v1``) and, with ``ollama``, through
+    Ollama's native one: LiteLLM's ``ollama_chat/`` provider posts to ``{sim_root}/api/chat``."""
     config, _ = litellm_files()
+    ollama_entry = (
+        f"  - model_name: {LITELLM_OLLAMA_MODEL}\n"
+        "    litellm_params:\n"
+        "      model: ollama_chat/sim-small\n"
+        f"      api_base: {sim_root}\n"
+    )
     config.write_text(
         "model_list:\n"
         "  - model_name: sim-small\n"
         "    litellm_params:\n"
         "      model: openai/sim-small\n"
-        f"      api_base: {sim_base}\n"
+        f"      api_base: {sim_root}/v1\n"
         "      api_key: dummy\n"
+        f"{ollama_entry if ollama else ''}"
         "litellm_settings:\n"
         "  telemetry: false\n"
         "  drop_params: true\n"
@@ -325,25 +351,59 @@ def gateway_argv(port: int, workers: int) -> list[str]:
 ROUNDS = 5
 
 
-def measure_c1(targets: list[Target], quick: bool) -> None:
-    """Latency and TTFT at concurrency 1, in ROUNDS rounds that take the targets in turn.
+@dataclass(frozen=True)
+class C1Plan:
+    """The c=1 measurements of one route: requests over all ROUNDS, each round's time limit,
+    and the warm-up before the first round (20 requests before each later one)."""
+
+    latency: int
+    ttft: int
+    latency_seconds: float
+    ttft_seconds: float
+    first_warmup: int
+
+    def quick(self) -> C1Plan:
+        """A tenth of the samples: enough to check the harness, not to read p99s."""
+        return C1Plan(self.latency // 10, self.ttft // 10, 4, 4, self.first_warmup)
+
+
+OPENAI_C1 = C1Plan(3000, 1000, 20, 15, 200)
+# Fewer samples on the Ollama route: LiteLLM's ollama_chat/ takes ~20-25 ms a request here (its
+# OpenAI route ~14), and the whole `make bench` has to stay within ~8 minutes. 1000 requests
+# and 500 streams still leave ten and five samples above the p99.
+OLLAMA_C1 = C1Plan(1000, 500, 8, 6, 50)
+
+
+def measure_c1(routes: list[tuple[str, list[Target], C1Plan]], quick: bool) -> None:
+    """Latency and TTFT at concurrency 1, in ROUNDS rounds that take every route's targets in
+    turn.
 
     On a small shared machine a burst of outside activity lasts seconds; interleaving spreads
     it over every target instead of charging it to whichever one was running, so the "added"
-    differences stay fair.
+    differences stay fair, within a route and between the routes.
     """
-    for t in targets:
-        t.results["latency"], t.results["ttft"] = [], []
+    for _, targets, _ in routes:
+        for t in targets:
+            t.results.update(latency=[], ttft=[], c1_errors=0)
     for round_ in range(ROUNDS):
         print(f"[bench] c=1 latency and TTFT, round {round_ + 1}/{ROUNDS}", file=sys.stderr)
-        warmup = 200 if round_ == 0 else 20
-        for t in targets:
-            t.results["latency"] += asyncio.run(
-                scenario_latency(t, (300 if quick else 3000) // ROUNDS, 4 if quick else 20, warmup)
-            )
-            t.results["ttft"] += asyncio.run(
-                scenario_ttft(t, (100 if quick else 1000) // ROUNDS, 4 if quick else 15, warmup)
-            )
+        for route, targets, plan in routes:
+            started = time.perf_counter()
+            p = plan.quick() if quick else plan
+            warmup = p.first_warmup if round_ == 0 else 20
+            for t in targets:
+                latencies, failed = asyncio.run(
+                    scenario_latency(t, p.latency // ROUNDS, p.latency_seconds, warmup)
+                )
+                ttfts, failed_streams = asyncio.run(
+                    scenario_ttft(t, p.ttft // ROUNDS, p.ttft_seconds, warmup)
+                )
+                t.results["latency"] += latencies
+                t.results["ttft"] += ttfts
+                t.results["c1_errors"] += failed + failed_streams
+            # What each route costs the run's budget, to size its counts.
+            elapsed = time.perf_counter() - started
+            print(f"[bench]   {route} route: {elapsed:.1f} s", file=sys.stderr)
 
 
 def measure(t: Target, quick: bool) -> None:
@@ -386,13 +446,25 @@ def profile(t: Target, seconds: int) -> None:
         body = t.body(directive, stream=False)
         asyncio.run(
             closed_loop(
-                t.port, PATH, body, concurrency=concurrency, stream=False, seconds=seconds + 1
+                t.port, t.path, body, concurrency=concurrency, stream=False, seconds=seconds + 1
             )
         )
         try:
             spy.wait(timeout=60)
         except subprocess.TimeoutExpired:
             spy.kill()
+
+
+def ollama_route(targets: list[Target]) -> list[Target]:
+    """The Ollama native route's targets, one per target of the OpenAI route, on the same
+    processes: the load generator posting to the simulator's /api/chat, and each gateway
+    asked for its Ollama model (clients still speak OpenAI to the gateways)."""
+    direct, *gateways = targets
+    route = [Target(direct.name, direct.port, direct.model, path=OLLAMA_PATH)]
+    for t in gateways:
+        model = LITELLM_OLLAMA_MODEL if t.name == "LiteLLM" else SLUICEGATE_OLLAMA_MODEL
+        route.append(Target(t.name, t.port, model, health=t.health, unavailable=t.unavailable))
+    return route
 
 
 def on_alarm(_signum: int, _frame: object) -> None:
@@ -407,6 +479,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short runs, to check the harness")
     parser.add_argument("--skip-litellm", action="store_true", help="measure without LiteLLM")
+    parser.add_argument(
+        "--skip-ollama", action="store_true", help="measure without the Ollama native route"
+    )
     parser.add_argument(
         "--profile", action="store_true", help="py-spy SVGs of the gateway in bench/out"
     )
@@ -444,9 +519,15 @@ def main() -> int:
         print(f"[bench] {LITELLM} missing: LiteLLM not measured", file=sys.stderr)
 
     sim_port = free_port()
-    sim_base = f"http://127.0.0.1:{sim_port}/v1"
+    sim_root = f"http://127.0.0.1:{sim_port}"
     quiet = {"SLUICEGATE_LOG_LEVEL": "warning"}
+    # Each gateway process serves both routes: the simulator as an OpenAI-compatible provider
+    # (vllm) and as an Ollama one, so the Ollama route costs no extra start-up or memory.
+    gateway_env = {**quiet, "VLLM_BASE_URL": f"{sim_root}/v1"}
+    if not args.skip_ollama:
+        gateway_env["OLLAMA_BASE_URL"] = sim_root
     targets = [Target("direct", sim_port, "sim-small")]
+    ollama_targets: list[Target] = []
     cold: dict[str, float] = {}
     try:
         sim = procs.start(
@@ -456,10 +537,10 @@ def main() -> int:
         for name, workers in (("sluicegate 1w", 1), ("sluicegate 2w", 2)):
             port = free_port()
             t = Target(name, port, "vllm/sim-small")
-            t.proc = procs.start(gateway_argv(port, workers), {**quiet, "VLLM_BASE_URL": sim_base})
+            t.proc = procs.start(gateway_argv(port, workers), gateway_env)
             targets.append(t)
         if litellm_wanted:
-            write_litellm_config(sim_base)
+            write_litellm_config(sim_root, ollama=not args.skip_ollama)
             port = free_port()
             t = Target("LiteLLM", port, "sim-small", health="/health/liveliness")
             t.proc = procs.start(litellm_argv(port), LITELLM_ENV)
@@ -474,7 +555,12 @@ def main() -> int:
         for t in live:
             if t.proc:
                 t.results["rss_idle_mb"] = rss_mb(t.proc.pid)
-        measure_c1(live, q)
+        routes = [("OpenAI-compatible", live, OPENAI_C1)]
+        if not args.skip_ollama:
+            ollama_targets = ollama_route(targets)
+            live_ollama = [t for t in ollama_targets if not t.unavailable]
+            routes.append(("Ollama native", live_ollama, OLLAMA_C1))
+        measure_c1(routes, q)
         for t in live:
             measure(t, q)
         if args.profile and not targets[1].unavailable:
@@ -512,8 +598,8 @@ def main() -> int:
         procs.stop_all()
     meta = {**versions(), "loadavg_before": loadavg_before}
     command = "make bench-quick" if q else "make bench"
-    write_results(targets, cold, core, meta, command)
-    plot(targets)
+    write_results(targets, ollama_targets, cold, core, meta, command)
+    plot(targets, ollama_targets)
     print(f"[bench] wrote {BENCH / 'RESULTS.md'} and {BENCH / 'latency.png'}", file=sys.stderr)
     return 0
 
@@ -548,14 +634,24 @@ def summarise(targets: list[Target]) -> dict[str, dict[str, float]]:
             "streams_detail": r.get("streams_detail", []),
             "rss_idle_mb": r.get("rss_idle_mb", NAN),
             "rss_loaded_mb": r.get("rss_loaded_mb", NAN),
+            "c1_errors": r.get("c1_errors", NAN),
+            "latency_n": len(lat),
+            "ttft_n": len(ttft),
         }
     return rows
 
 
 def write_results(
-    targets: list[Target], cold: dict[str, float], core: str, meta: dict[str, str], command: str
+    targets: list[Target],
+    ollama_targets: list[Target],
+    cold: dict[str, float],
+    core: str,
+    meta: dict[str, str],
+    command: str,
 ) -> None:
-    """bench/out/results.json (every figure, unrounded), then RESULTS.md rendered from it."""
+    """bench/out/results.json (every figure, unrounded), then RESULTS.md rendered from it.
+
+    ``ollama_targets`` is empty when the Ollama native route was not measured."""
     doc = {
         "meta": meta,
         "command": command,
@@ -564,8 +660,86 @@ def write_results(
         "cold": cold,
         "core": core,
     }
+    if ollama_targets:
+        doc["ollama"] = {
+            "rows": summarise(ollama_targets),
+            "unavailable": {t.name: t.unavailable for t in ollama_targets if t.unavailable},
+        }
     (OUT / "results.json").write_text(json.dumps(doc, indent=2))
     render(doc)
+
+
+def cell(value: float, fmt: str) -> str:
+    return "n/a" if math.isnan(value) else format(value, fmt)
+
+
+def metric_table(rows: dict[str, dict], metrics: list[tuple[str, str, str]]) -> list[str]:
+    """A Markdown table with a column per target and a row per (label, key in rows, format)."""
+    names = list(rows)
+    lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for label, key, fmt in metrics:
+        lines.append(f"| {label} | " + " | ".join(cell(rows[n][key], fmt) for n in names) + " |")
+    return lines
+
+
+GATEWAY_METRICS = [
+    ("latency p50, c=1, non-stream (ms)", "p50_ms", ".3f"),
+    ("latency p99 (ms)", "p99_ms", ".3f"),
+    ("**added p50 (ms)**", "added_p50_ms", ".3f"),
+    ("**added p99 (ms)**", "added_p99_ms", ".3f"),
+    ("TTFT p50, c=1, stream (ms)", "ttft_p50_ms", ".3f"),
+    ("TTFT p99 (ms)", "ttft_p99_ms", ".3f"),
+    ("**added TTFT p99 (ms)**", "added_ttft_p99_ms", ".3f"),
+    ("gap per token p50, `gap_ms=10` (ms)", "gap_p50_ms", ".3f"),
+    ("added gap per token p50 (ms)", "added_gap_ms", ".3f"),
+    ("throughput, c=64, 20 ms upstream (req/s)", "throughput_rps", ".0f"),
+    ("errors during throughput run", "errors", ".0f"),
+    ("concurrent slow streams held without stalls", "streams", ".0f"),
+    ("RSS idle (MB, all processes)", "rss_idle_mb", ".1f"),
+    ("RSS after load (MB)", "rss_loaded_mb", ".1f"),
+]
+OLLAMA_METRICS = [
+    ("latency p50, c=1, non-stream (ms)", "p50_ms", ".3f"),
+    ("latency p99 (ms)", "p99_ms", ".3f"),
+    ("**added p50 (ms)**", "added_p50_ms", ".3f"),
+    ("**added p99 (ms)**", "added_p99_ms", ".3f"),
+    ("TTFT p50, c=1, stream (ms)", "ttft_p50_ms", ".3f"),
+    ("TTFT p99 (ms)", "ttft_p99_ms", ".3f"),
+    ("**added TTFT p50 (ms)**", "added_ttft_p50_ms", ".3f"),
+    ("**added TTFT p99 (ms)**", "added_ttft_p99_ms", ".3f"),
+]
+
+
+def c1_failure_notes(rows: dict[str, dict]) -> list[str]:
+    """A note per target whose c=1 requests failed (they are left out of its percentiles)."""
+    return [
+        f"- {name}: {r['c1_errors']:.0f} requests failed at c=1 (left out of its percentiles)"
+        for name, r in rows.items()
+        if r.get("c1_errors", 0) > 0
+    ]
+
+
+def ollama_section(ollama: dict) -> list[str]:
+    """RESULTS.md's table for the Ollama native route (c=1 latency and TTFT only)."""
+    rows = ollama["rows"]
+    direct = next(iter(rows.values()))
+    lines = [
+        "## Gateway, Ollama native route",
+        "",
+        "The same processes, load generator and interleaved c=1 rounds as above, through Ollama's "
+        "native chat API. direct = the load generator posting to the simulator's `/api/chat` "
+        '(`"stream": false`, or an NDJSON stream whose first line with content is the first '
+        "token); sluicegate = clients speaking OpenAI to it, model `ollama/sim-small`, its "
+        "`ollama` provider at the simulator; LiteLLM = `ollama_chat/sim-small` with `api_base` "
+        'the simulator. "Added" = target minus this direct. '
+        f"{direct.get('latency_n', NAN):.0f} non-stream requests and "
+        f"{direct.get('ttft_n', NAN):.0f} streams per target.",
+        "",
+        *metric_table(rows, OLLAMA_METRICS),
+    ]
+    notes = [f"- {name}: {why}" for name, why in ollama["unavailable"].items()]
+    notes += c1_failure_notes(rows)
+    return [*lines, "", *notes, ""] if notes else [*lines, ""]
 
 
 def render(doc: dict) -> None:
@@ -577,7 +751,6 @@ def render(doc: dict) -> None:
         doc["cold"],
         doc["core"],
     )
-    names = list(rows)
     lines = [
         "# Benchmark results",
         "",
@@ -588,36 +761,16 @@ def render(doc: dict) -> None:
         f" trio/h11/httpx {meta['trio/h11/httpx']}; LiteLLM {meta['litellm']}."
         f" Load average (1/5/15 min) before the run: {meta.get('loadavg_before', '?')}.",
         "",
-        "## Gateway",
+        "## Gateway, OpenAI-compatible route",
         "",
-        "Closed loop over keep-alive connections on 127.0.0.1, the simulator upstream. "
-        '"Added" = target minus direct-to-simulator.',
+        "Closed loop over keep-alive connections on 127.0.0.1, the simulator upstream through "
+        "its OpenAI-compatible API (sluicegate: model `vllm/sim-small`; LiteLLM: "
+        '`openai/sim-small`). "Added" = target minus direct-to-simulator.',
         "",
-        "| metric | " + " | ".join(names) + " |",
-        "|---|" + "---|" * len(names),
+        *metric_table(rows, GATEWAY_METRICS),
     ]
-
-    def cell(value: float, fmt: str) -> str:
-        return "n/a" if math.isnan(value) else format(value, fmt)
-
-    def row(label: str, key: str, fmt: str) -> None:
-        lines.append(f"| {label} | " + " | ".join(cell(rows[n][key], fmt) for n in names) + " |")
-
-    row("latency p50, c=1, non-stream (ms)", "p50_ms", ".3f")
-    row("latency p99 (ms)", "p99_ms", ".3f")
-    row("**added p50 (ms)**", "added_p50_ms", ".3f")
-    row("**added p99 (ms)**", "added_p99_ms", ".3f")
-    row("TTFT p50, c=1, stream (ms)", "ttft_p50_ms", ".3f")
-    row("TTFT p99 (ms)", "ttft_p99_ms", ".3f")
-    row("**added TTFT p99 (ms)**", "added_ttft_p99_ms", ".3f")
-    row("gap per token p50, `gap_ms=10` (ms)", "gap_p50_ms", ".3f")
-    row("added gap per token p50 (ms)", "added_gap_ms", ".3f")
-    row("throughput, c=64, 20 ms upstream (req/s)", "throughput_rps", ".0f")
-    row("errors during throughput run", "errors", ".0f")
-    row("concurrent slow streams held without stalls", "streams", ".0f")
-    row("RSS idle (MB, all processes)", "rss_idle_mb", ".1f")
-    row("RSS after load (MB)", "rss_loaded_mb", ".1f")
     notes = [f"- {name}: {why}" for name, why in doc["unavailable"].items()]
+    notes += c1_failure_notes(rows)
     for name, r in rows.items():
         failed = [d for d in r.get("streams_detail", []) if d["stalled"] or d["errors"]]
         notes += [
@@ -631,7 +784,11 @@ def render(doc: dict) -> None:
     lines += ["", *notes] if notes else []
     lines += ["", "Cold start to the first 200 on the health endpoint (median):", ""]
     lines += [f"- {name}: {seconds:.3f} s" for name, seconds in cold.items()]
-    lines += ["", "## Targets", "", "| target | figure | verdict |", "|---|---|---|"]
+    if "ollama" in doc:  # absent from runs with --skip-ollama and from older results.json
+        lines += ["", *ollama_section(doc["ollama"])]
+    else:
+        lines.append("")
+    lines += ["## Targets", "", "| target | figure | verdict |", "|---|---|---|"]
     nan_row = dict.fromkeys(next(iter(rows.values())), NAN)
     sg = rows.get("sluicegate 1w", nan_row)
     sg2 = rows.get("sluicegate 2w", nan_row)
@@ -678,7 +835,8 @@ def render(doc: dict) -> None:
     (BENCH / "RESULTS.md").write_text("\n".join(lines))
 
 
-def plot(targets: list[Target]) -> None:
+def plot(targets: list[Target], ollama_targets: list[Target]) -> None:
+    """bench/latency.png: c=1 latency and TTFT CDFs, a row of two plots per route measured."""
     try:
         import matplotlib
 
@@ -687,20 +845,24 @@ def plot(targets: list[Target]) -> None:
     except ImportError:
         print("[bench] matplotlib missing: no plot", file=sys.stderr)
         return
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    for t in targets:
-        for ax, key in zip(axes, ("latency", "ttft"), strict=True):
-            values = sorted(v * 1e3 for v in t.results[key])
-            if values:
-                ys = [i / len(values) for i in range(len(values))]
-                ax.plot(values, ys, label=t.name)
-    axes[0].set_title("c=1 non-stream latency (CDF)")
-    axes[1].set_title("c=1 streaming time to first token (CDF)")
-    for ax in axes:
-        ax.set_xscale("log")
-        ax.set_xlabel("ms (log)")
-        ax.grid(True, alpha=0.3)
-        ax.legend()
+    routes = [("OpenAI-compatible route", targets)]
+    if ollama_targets:
+        routes.append(("Ollama native route", ollama_targets))
+    fig, grid = plt.subplots(len(routes), 2, figsize=(12, 4.5 * len(routes)), squeeze=False)
+    for axes, (route, route_targets) in zip(grid, routes, strict=True):
+        for t in route_targets:
+            for ax, key in zip(axes, ("latency", "ttft"), strict=True):
+                values = sorted(v * 1e3 for v in t.results.get(key, []))
+                if values:
+                    ys = [i / len(values) for i in range(len(values))]
+                    ax.plot(values, ys, label=t.name)
+        axes[0].set_title(f"{route}: c=1 non-stream latency (CDF)")
+        axes[1].set_title(f"{route}: c=1 streaming time to first token (CDF)")
+        for ax in axes:
+            ax.set_xscale("log")
+            ax.set_xlabel("ms (log)")
+            ax.grid(True, alpha=0.3)
+            ax.legend()
     fig.tight_layout()
     fig.savefig(BENCH / "latency.png", dpi=110)
 
