@@ -14,6 +14,13 @@ in-stream error the way TGI does instead of DeepInfra's way. TGI only: ``overloa
 answers "Model is overloaded", and ``overflow=1`` without a status is its context-length
 validation error.
 
+Native text generation (DeepInfra ``/v1/inference``, TGI ``/generate``), where ``tool=1``
+answers with a tool call in the markup of the prompt's template family (hermes, llama3,
+deepseek, mistral) and ``parallel=1`` makes it two calls: ``text_before=1`` puts ``tokens`` answer
+words before the call (with llama3 only together with ``python_tag=1``), ``python_tag=1`` opens
+a llama3 call with ``<|python_tag|>``, ``malformed=1`` starts a call and breaks it off with
+invalid JSON before the end-of-turn token.
+
 Ollama only (``/api/chat``), where ``think=N`` means N ``message.thinking`` lines and only
 applies when the request asks to think: ``mixed=1`` puts the last thinking and the first answer
 on one line, ``parallel=1`` makes ``tool=1`` two calls on one line, ``done_text=1`` sends the
@@ -72,6 +79,9 @@ _FLAG_KEYS = frozenset(
         "refusal",
         "noinput",
         "preamble",
+        "text_before",
+        "python_tag",
+        "malformed",
     }
 )
 # Keys whose value is one word out of a fixed set; the first is the default.
@@ -113,6 +123,9 @@ class Behaviour:
     refusal: bool = False
     noinput: bool = False
     preamble: bool = False
+    text_before: bool = False
+    python_tag: bool = False
+    malformed: bool = False
 
 
 def _bad(message: str, key: str | None = None) -> GatewayError:

@@ -10,6 +10,8 @@ texts (§1.6). Quirks kept on purpose, because the gateway must cope with them:
   (text per the prompt's template family) unless the answer hit ``max_new_tokens`` or a stop
   string, in which case the last real token carries them; no ``[DONE]`` unless ``#sim done=1``;
 - a stop string is part of ``generated_text`` (TGI behaviour), ``<think>`` is plain text;
+- there are no tool calls in the API: ``#sim tool=1`` answers with a call written in the
+  markup of the prompt's template family, as plain tokens ending in EOS (``tgi_family``);
 - errors are ``{"error": "..."}`` (DeepError), validation errors FastAPI's ``{"detail": [...]}``,
   and an error after the stream started is a ``data:`` event inside the HTTP 200 answer.
 
@@ -40,6 +42,7 @@ from sluicegate.simulator.script import Ask, Finish, Script, Usage, build_script
 # What DeepInfra's fork shares with TGI (EOS_TOKEN_ID and input_tokens stay importable here).
 from sluicegate.simulator.tgi_family import EOS_TOKEN_ID as EOS_TOKEN_ID
 from sluicegate.simulator.tgi_family import (
+    CannotCallTools,
     Rejected,
     TokenEventRenderer,
     eos_text,
@@ -47,6 +50,8 @@ from sluicegate.simulator.tgi_family import (
     input_tokens,
     native_finish_reason,
     planned_runtime_ms,
+    tool_call_script,
+    tool_markup,
 )
 
 INFERENCE_PREFIX = "/v1/inference/"
@@ -511,14 +516,12 @@ async def text_generation(
         await trio.sleep(behaviour.headers_ms / 1000)
     if behaviour.status is not None:
         return status_error(behaviour)
+    markup = None
     if behaviour.tool:
-        raise Rejected(
-            deep_error(
-                400,
-                "#sim tool=1: DeepInfra's native API has no tool calls; drop tool=1, or use the "
-                "OpenAI-compatible endpoint (/v1/chat/completions) to simulate tool calls",
-            )
-        )
+        try:
+            markup = tool_markup(prompt, behaviour)
+        except CannotCallTools as exc:
+            raise Rejected(deep_error(400, str(exc))) from None
     stop = body.get("stop") or []
     if behaviour.stop_at is not None and not stop:
         raise Rejected(
@@ -534,7 +537,10 @@ async def text_generation(
         stop_sequence=stop[0] if stop else None,
         think_opened=prompt.rstrip().endswith("<think>"),
     )
-    script = build_script(behaviour, ask)
+    if markup is None:
+        script = build_script(behaviour, ask)
+    else:
+        script = tool_call_script(markup, behaviour, ask, prompt)
     generation = Generation(
         model=model,
         eos=eos_text(prompt),

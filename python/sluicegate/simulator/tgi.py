@@ -11,6 +11,8 @@ cope with them:
 - every error of a stream, validation included, is a ``data:{"error","error_type"}`` event
   inside an HTTP 200 answer; ``/generate`` answers it with 422/424/429/500 instead;
 - a body serde cannot read is axum's plain-text rejection (400, 415 or 422), not TGI JSON;
+- ``/generate`` has no tool calls: ``#sim tool=1`` answers with a call written in the markup of
+  the prompt's template family, as plain tokens ending in EOS (``tgi_family``);
 - ``details`` defaults to false; ``/`` (compat) answers a JSON array and, the model being a
   ``text-generation`` one, defaults ``return_full_text`` to true (the prompt comes back too).
 
@@ -35,8 +37,10 @@ from sluicegate.simulator import playback
 from sluicegate.simulator.behaviour import Behaviour, find_last_directive, parse_behaviour
 from sluicegate.simulator.script import WORDS, Ask, Finish, Script, Text, Usage, build_script
 from sluicegate.simulator.tgi_family import (
+    CannotCallTools,
     Rejected,
     TokenEventRenderer,
+    ToolMarkup,
     eos_text,
     eos_token,
     generated_tokens,
@@ -44,6 +48,8 @@ from sluicegate.simulator.tgi_family import (
     native_finish_reason,
     planned_runtime_ms,
     token,
+    tool_call_script,
+    tool_markup,
 )
 
 # The served model and the router limits /info reports and validation enforces.
@@ -603,6 +609,7 @@ async def serve_generation(
             await trio.sleep(behaviour.headers_ms / 1000)
         if behaviour.status is not None:
             return status_error(behaviour)
+        markup = _markup_for(request.inputs, behaviour)
         _refuse_impossible(request, behaviour)
     except Rejected as rejected:
         return rejected.response
@@ -637,19 +644,27 @@ async def serve_generation(
         stop_sequence=stop[0] if stop else None,
         think_opened=request.inputs.rstrip().endswith("<think>"),
     )
-    script = build_script(behaviour, ask)
+    if markup is None:
+        script = build_script(behaviour, ask)
+    else:
+        script = tool_call_script(markup, behaviour, ask, request.inputs)
     if streaming:
         renderer = StreamRenderer(script, reply, behaviour)
         return StreamingResponse(200, playback.stream(script, renderer.render), headers)
     return await _generate(request, reply, script, compat)
 
 
+def _markup_for(inputs: str, behaviour: Behaviour) -> ToolMarkup | None:
+    """The markup of a ``#sim tool=1`` answer (None without it), or a 400 saying what to fix."""
+    if not behaviour.tool:
+        return None
+    try:
+        return tool_markup(inputs, behaviour)
+    except CannotCallTools as exc:
+        raise _refusal(str(exc)) from None
+
+
 def _refuse_impossible(request: GenerateRequest, behaviour: Behaviour) -> None:
-    if behaviour.tool:
-        raise _refusal(
-            "#sim tool=1: TGI's /generate has no tool calls; drop tool=1, or use the "
-            "OpenAI-compatible endpoint (/v1/chat/completions) to simulate tool calls"
-        )
     if behaviour.stop_at is not None and not request.param("stop"):
         raise _refusal(
             "#sim stop_at=N writes the request's first stop string, but the request has no "
