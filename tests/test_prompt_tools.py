@@ -74,6 +74,18 @@ def prompt(family: str, **body: Any) -> tuple[str, Any]:
             '{"name": "get_weather", "arguments": {"city": "Paris"}}',
             "<tool_response>\n18 C and sunny\n</tool_response>",
         ),
+        (
+            "mistral_tools",
+            "mistral",
+            '"name": "get_weather", "arguments": {"city": "Paris"}',
+            "[TOOL_RESULTS]",
+        ),
+        (
+            "mistral_nemo",
+            "mistral",
+            '"name": "get_weather", "arguments": {"city": "Paris"}',
+            "[TOOL_RESULTS]",
+        ),
     ],
 )
 def test_each_family_renders_tools_calls_and_results(

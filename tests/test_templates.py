@@ -194,6 +194,11 @@ def test_the_matrix_exercises_tools_and_refusals() -> None:
     assert assert_same_as_reference("gemma", CONVERSATIONS["system_user"]) == "raised"
     assert assert_same_as_reference("gemma3", CONVERSATIONS["system_user"]) == "rendered"
     assert assert_same_as_reference("gemma3", CONVERSATIONS["consecutive_users"]) == "raised"
+    # Mistral's tool templates want 9-character call ids; OpenAI's "call_abc123" is refused.
+    for family in ("mistral_tools", "mistral_nemo"):
+        assert assert_same_as_reference(family, CONVERSATIONS["tool_round_trip"]) == "raised"
+        mistral_round_trip = CONVERSATIONS["mistral_tool_round_trip"]
+        assert assert_same_as_reference(family, mistral_round_trip, tools=TOOLS) == "rendered"
 
 
 def test_llama3_tools_are_indented_json_in_the_first_user_turn() -> None:
@@ -241,6 +246,9 @@ DOCUMENTED_PROMPTS = {
     ),
     "deepseek": f"{DS_BOS}Be brief.{DS_USER}Hi{DS_ASSISTANT}",
     "mistral": "<s> [INST] Be brief.\n\nHi [/INST]",
+    # v3 tokenizer: no space before [/INST]; tekken (Nemo): no space after [INST] either.
+    "mistral_tools": "<s>[INST] Be brief.\n\nHi[/INST]",
+    "mistral_nemo": "<s>[INST]Be brief.\n\nHi[/INST]",
     "glm4": "[gMASK]<sop><|system|>\nBe brief.<|user|>\nHi<|assistant|>\n",
     # Gemma 3 has no system turn either, but folds the system message into the first user turn.
     "gemma3": "<bos><start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\n",
@@ -298,6 +306,76 @@ def test_deepseek_drops_earlier_reasoning() -> None:
     )
 
 
+MISTRAL_TOOLS_JSON = (
+    '[{"type": "function", "function": {"name": "get_weather", '
+    '"description": "Current weather for a city \u2014 temp\u00e9rature incluse.", '
+    '"parameters": {"type": "object", "properties": {"city": {"type": "string", '
+    '"description": "City name, e.g. \\"Paris\\""}, "unit": {"type": "string", '
+    '"enum": ["celsius", "fahrenheit"]}, "days": {"type": "integer", "minimum": 1, '
+    '"maximum": 7, "default": 1.0}}, "required": ["city"]}}}]'
+)
+
+
+def test_mistral_tools_round_trip_as_documented() -> None:
+    """Mistral v3 tool format: tools before the last user turn, calls with their 9-char ids,
+    results keyed by call id, the system message folded into the last user turn."""
+    prompt = rust_render(
+        ChatTemplate.builtin("mistral_tools"), CONVERSATIONS["mistral_tool_round_trip"], tools=TOOLS
+    )
+    assert prompt == (
+        "<s>[INST] Weather in Paris?[/INST]"
+        '[TOOL_CALLS] [{"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius", '
+        '"days": 2, "ratio": 0.5, "tags": ["\u00e9", true]}, "id": "w3athr0K1"}]</s>'
+        '[TOOL_RESULTS] {"content": {"temperature": 18.5, "sky": "clear"}, '
+        '"call_id": "w3athr0K1"}[/TOOL_RESULTS]'
+        " 18.5 \u00b0C and clear.</s>"
+        f"[AVAILABLE_TOOLS] {MISTRAL_TOOLS_JSON}[/AVAILABLE_TOOLS]"
+        "[INST] You can look up the weather.\n\nAnd in Rome?[/INST]"
+    )
+
+
+def test_mistral_nemo_writes_no_spaces_around_control_tokens() -> None:
+    prompt = rust_render(
+        ChatTemplate.builtin("mistral_nemo"), CONVERSATIONS["mistral_tool_round_trip"], tools=TOOLS
+    )
+    assert prompt.startswith("<s>[INST]Weather in Paris?[/INST][TOOL_CALLS][{")
+    assert '[TOOL_RESULTS]{"content": {"temperature"' in prompt
+    assert "[/TOOL_RESULTS]  18.5 \u00b0C and clear.  </s>[AVAILABLE_TOOLS][{" in prompt  # no trim
+    assert prompt.endswith("[INST]You can look up the weather.\n\nAnd in Rome?[/INST]")
+
+
+def test_mistral_tools_quirks_as_published() -> None:
+    """What the published template does that a caller must know (checked against jinja2 too)."""
+    mistral = ChatTemplate.builtin("mistral_tools")
+    parallel = CONVERSATIONS["mistral_parallel_string_arguments"]
+    assert assert_same_as_reference("mistral_tools", parallel, tools=TOOLS) == "rendered"
+    prompt = rust_render(mistral, parallel, tools=TOOLS)
+    # String arguments stay a JSON string inside the call; the model was trained on objects.
+    assert '"arguments": "{\\"city\\": \\"Paris\\"}", "id": "paris0001"}, {"name"' in prompt
+    # A tool result is written as is, not JSON-quoted; the template ignores add_generation_prompt.
+    assert prompt.endswith(
+        '[TOOL_RESULTS] {"content": Rain, "call_id": "rome00002"}[/TOOL_RESULTS]'
+    )
+    assert rust_render(mistral, parallel, tools=TOOLS, add_generation_prompt=False) == prompt
+    # The system message goes into the last user turn only, and is lost when the
+    # conversation ends with a tool result.
+    with_system = [{"role": "system", "content": "Be brief."}, *parallel]
+    assert "Be brief." not in rust_render(mistral, with_system, tools=TOOLS)
+    # Ids are checked for length only (exactly 9), on calls and on results alike.
+    long_id = [
+        *parallel[:3],
+        {"role": "tool", "tool_call_id": "call_abc123", "content": "Rain"},
+    ]
+    with pytest.raises(ValueError) as refused:
+        rust_render(mistral, long_id)
+    assert str(refused.value) == (
+        'chat template "mistral_tools" refused the conversation: '
+        "Tool call IDs should be alphanumeric strings with length 9!"
+    )
+    not_alphanumeric = json.loads(json.dumps(parallel).replace("paris0001", "par-is_01"))
+    assert "par-is_01" in rust_render(mistral, not_alphanumeric)
+
+
 def test_llama3_date_string_and_no_generation_prompt() -> None:
     prompt = rust_render(
         ChatTemplate.builtin("llama3"),
@@ -351,9 +429,14 @@ MODEL_FAMILIES = {
     "deepseek-ai/DeepSeek-R1": "deepseek",
     "deepseek-ai/DeepSeek-R1-Distill-Llama-70B": "deepseek",
     "deepseek-chat": "deepseek",
-    "mistralai/Mistral-7B-Instruct-v0.3": "mistral",
+    "mistralai/Mistral-7B-Instruct-v0.2": "mistral",
     "mistralai/Mixtral-8x7B-Instruct-v0.1": "mistral",
-    "mistralai/Mixtral-8x22B-Instruct-v0.1": "mistral",
+    "mistralai/Mistral-7B-Instruct-v0.3": "mistral_tools",
+    "mistralai/Mixtral-8x22B-Instruct-v0.1": "mistral_tools",
+    "mistralai/Mistral-Small-Instruct-2409": "mistral_tools",
+    "mistralai/Mistral-Large-Instruct-2407": "mistral_tools",
+    "mistralai/Mistral-Nemo-Instruct-2407": "mistral_nemo",
+    "mistral-nemo:12b": "mistral_nemo",
     "google/gemma-2-9b-it": "gemma",
     "google/gemma-3-27b-it": "gemma3",
     "google/gemma-3-4b-it": "gemma3",
@@ -388,6 +471,8 @@ FAMILY_STOPS = {
     "qwen3": ["<|im_end|>"],
     "deepseek": [f"{DS_EOS}"],
     "mistral": ["</s>"],
+    "mistral_tools": ["</s>"],
+    "mistral_nemo": ["</s>"],
     "gemma": ["<end_of_turn>"],
     "gemma3": ["<end_of_turn>"],
     "glm4": ["<|user|>", "<|observation|>", "<|endoftext|>"],
@@ -411,6 +496,8 @@ def test_builtin_special_tokens() -> None:
     assert tokens["chatml"] == ("", "<|im_end|>")
     assert tokens["deepseek"] == (f"{DS_BOS}", f"{DS_EOS}")
     assert tokens["mistral"] == ("<s>", "</s>")
+    assert tokens["mistral_tools"] == ("<s>", "</s>")
+    assert tokens["mistral_nemo"] == ("<s>", "</s>")
     assert tokens["gemma"] == ("<bos>", "<eos>")
     assert tokens["gemma3"] == ("<bos>", "<eos>")
     assert tokens["glm4"] == ("", "<|endoftext|>")

@@ -50,6 +50,36 @@ pub const FAMILIES: &[Family] = &[
         stop: &["<|eot_id|>", "<|eom_id|>"],
         patterns: &["llama-3", "llama3"],
     },
+    // Mistral's tool-calling models, before `mistral` whose wildcard would take their ids too.
+    // Both templates write the same control tokens ([AVAILABLE_TOOLS], [TOOL_CALLS],
+    // [TOOL_RESULTS]); they differ in the spaces around them, which follow the tokenizer the
+    // model was trained with (v3 "sentencepiece": "[INST] Hi[/INST]"; v3 "tekken":
+    // "[INST]Hi[/INST]"), so the two must not share a template.
+    Family {
+        name: "mistral_tools",
+        source: include_str!("builtin/mistral_tools.jinja"),
+        bos_token: "<s>",
+        eos_token: "</s>",
+        stop: &["</s>"],
+        // Mistral Large 2407 publishes this very template text (llama.cpp tests it as the
+        // "v3" template); Mixtral 8x22B and Mistral Small 2409 use the same v3 tokenizer.
+        patterns: &[
+            "mistral-7b-instruct-v0.3",
+            "mixtral-8x22b-instruct",
+            "mistral-small-instruct-2409",
+            "mistral-small-2409",
+            "mistral-large-instruct-2407",
+            "mistral-large-2407",
+        ],
+    },
+    Family {
+        name: "mistral_nemo",
+        source: include_str!("builtin/mistral_nemo.jinja"),
+        bos_token: "<s>",
+        eos_token: "</s>",
+        stop: &["</s>"],
+        patterns: &["mistral-nemo"],
+    },
     Family {
         name: "mistral",
         source: include_str!("builtin/mistral.jinja"),
@@ -87,8 +117,17 @@ pub const FAMILIES: &[Family] = &[
 ];
 
 /// The family names, in a stable order for error messages and `BUILTIN_FAMILIES`.
-pub const FAMILY_NAMES: [&str; 8] = [
-    "llama3", "chatml", "qwen3", "deepseek", "mistral", "gemma", "gemma3", "glm4",
+pub const FAMILY_NAMES: [&str; 10] = [
+    "llama3",
+    "chatml",
+    "qwen3",
+    "deepseek",
+    "mistral",
+    "mistral_tools",
+    "mistral_nemo",
+    "gemma",
+    "gemma3",
+    "glm4",
 ];
 
 /// The family whose pattern occurs in `model_id` (case-insensitive), if any.
@@ -143,7 +182,13 @@ mod tests {
             ("deepseek-ai/DeepSeek-R1-Distill-Llama-70B", "deepseek"),
             ("deepseek-ai/DeepSeek-V3", "deepseek"),
             ("mistralai/Mixtral-8x7B-Instruct-v0.1", "mistral"),
-            ("mistralai/Mistral-7B-Instruct-v0.3", "mistral"),
+            ("mistralai/Mistral-7B-Instruct-v0.2", "mistral"),
+            ("mistralai/Mistral-7B-Instruct-v0.3", "mistral_tools"),
+            ("mistralai/Mixtral-8x22B-Instruct-v0.1", "mistral_tools"),
+            ("mistralai/Mistral-Small-Instruct-2409", "mistral_tools"),
+            ("mistralai/Mistral-Large-Instruct-2407", "mistral_tools"),
+            ("mistralai/Mistral-Nemo-Instruct-2407", "mistral_nemo"),
+            ("mistral-nemo:12b", "mistral_nemo"),
             ("google/gemma-2-9b-it", "gemma"),
             ("google/gemma-3-27b-it", "gemma3"),
             ("unsloth/gemma3-4b-it", "gemma3"),

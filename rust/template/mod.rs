@@ -298,6 +298,56 @@ mod tests {
     }
 
     #[test]
+    fn mistral_tools_literal_prompt() {
+        // Mistral's v3 tool format, as mistral-common tokenizes it: the tools before the last
+        // user turn, the call with its 9-character id, the result keyed by that id.
+        let messages = br#"[
+            {"role": "user", "content": "Weather in Oslo?"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "oslo00001",
+             "type": "function",
+             "function": {"name": "get_weather", "arguments": {"city": "Oslo", "days": 2}}}]},
+            {"role": "tool", "tool_call_id": "oslo00001", "content": "Snow"},
+            {"role": "assistant", "content": "Snow."},
+            {"role": "user", "content": "Thanks"}
+        ]"#;
+        let tools = br#"[{"type": "function", "function": {"name": "get_weather",
+            "description": "Weather for a city.",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]"#;
+        let prompt = ChatTemplate::builtin("mistral_tools")
+            .unwrap()
+            .render(messages, true, Some(tools), None)
+            .unwrap();
+        assert_eq!(
+            prompt,
+            "<s>[INST] Weather in Oslo?[/INST]\
+             [TOOL_CALLS] [{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\", \
+             \"days\": 2}, \"id\": \"oslo00001\"}]</s>\
+             [TOOL_RESULTS] {\"content\": Snow, \"call_id\": \"oslo00001\"}[/TOOL_RESULTS] \
+             Snow.</s>\
+             [AVAILABLE_TOOLS] [{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \
+             \"description\": \"Weather for a city.\", \"parameters\": {\"type\": \"object\", \
+             \"properties\": {\"city\": {\"type\": \"string\"}}}}}][/AVAILABLE_TOOLS]\
+             [INST] Thanks[/INST]"
+        );
+    }
+
+    #[test]
+    fn mistral_tools_refuses_call_ids_not_nine_long() {
+        let messages = br#"[{"role": "user", "content": "Hi"},
+            {"role": "assistant", "tool_calls": [{"id": "call_abc123", "type": "function",
+             "function": {"name": "f", "arguments": {}}}]}]"#;
+        let err = ChatTemplate::builtin("mistral_tools")
+            .unwrap()
+            .render(messages, true, None, None)
+            .unwrap_err();
+        assert_eq!(
+            err.0,
+            "chat template \"mistral_tools\" refused the conversation: \
+             Tool call IDs should be alphanumeric strings with length 9!"
+        );
+    }
+
+    #[test]
     fn gemma3_folds_the_system_message_into_the_first_user_turn() {
         let prompt = ChatTemplate::builtin("gemma3")
             .unwrap()

@@ -9,6 +9,7 @@ the model writes (the transcoder's ``tools`` option). Pure functions, shared by 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,10 +36,24 @@ TOOL_FORMATS = {
     "chatml": "hermes",
     "qwen3": "hermes",
     "mistral_tools": "mistral",
+    "mistral_nemo": "mistral",
 }
 # DeepSeek's templates read a call's arguments as JSON text and render the calls of an assistant
 # message only when its content is null.
 _DEEPSEEK_STYLE = frozenset({"deepseek"})
+# Mistral's templates refuse call ids that are not exactly 9 characters long.
+_MISTRAL_ID_LENGTH = 9
+
+
+def _mistral_id(call_id: str) -> str:
+    """A stable 9-character alphanumeric stand-in for an OpenAI call id (``call_abc123``)."""
+    digest = int.from_bytes(hashlib.sha256(call_id.encode()).digest()[:8], "big")
+    alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+    chars = []
+    for _ in range(_MISTRAL_ID_LENGTH):
+        digest, rest = divmod(digest, 36)
+        chars.append(alphabet[rest])
+    return "".join(chars)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +169,7 @@ def template_messages(
     ``reasoning_content``, tool results with their call id and name. ``developer`` is
     ``system``. ``hint`` joins the first system message (or becomes one)."""
     deepseek_style = markup in _DEEPSEEK_STYLE
+    same_id = _mistral_id if markup == "mistral" else str
     out: list[dict[str, Any]] = []
     names: dict[str, str] = {}  # tool_call_id -> function name
     for i, message in enumerate(messages):
@@ -178,7 +194,7 @@ def template_messages(
             names[call_id] = name
             calls.append(
                 {
-                    "id": call_id,
+                    "id": same_id(call_id),
                     "type": "function",
                     "function": {"name": name, "arguments": arguments},
                 }
@@ -190,7 +206,7 @@ def template_messages(
         if role == "tool":
             call_id = message.get("tool_call_id")
             if isinstance(call_id, str):
-                item["tool_call_id"] = call_id
+                item["tool_call_id"] = same_id(call_id)
                 if call_id in names:
                     item["name"] = names[call_id]
         out.append(item)
