@@ -6,6 +6,27 @@
 
 use crate::error::UpstreamError;
 
+/// `call_` + 8 base-36 characters derived from the response id + `_` + the call's index, e.g.
+/// `call_k2x9q0ab_0`. The core is sans-IO (no randomness), so the id is derived: the same
+/// response always names its calls the same, calls of one response never share an id, and
+/// responses (whose ids the gateway makes unique) practically never do.
+pub fn generated_call_id(response_id: &str, index: u64) -> String {
+    // FNV-1a, 64 bits: small, stable across builds and platforms (unlike std's hasher).
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in response_id.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut suffix = [0u8; 8];
+    for slot in suffix.iter_mut().rev() {
+        *slot = DIGITS[(hash % 36) as usize];
+        hash /= 36;
+    }
+    let suffix = std::str::from_utf8(&suffix).unwrap_or("00000000");
+    format!("call_{suffix}_{index}")
+}
+
 /// One piece of a tool call, OpenAI style: only the first piece of a call carries `id`, `type`
 /// and `name`; `arguments` pieces are concatenated by `index`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

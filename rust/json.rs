@@ -10,6 +10,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+pub mod compact;
 pub mod scan;
 
 /// An object key, borrowed from the input unless it contained escapes.

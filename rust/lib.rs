@@ -35,7 +35,7 @@ impl PyStreamTranscoder {
     #[pyo3(signature = (
         dialect, model, *, response_id, created, stream = true, include_usage = false,
         logprobs = false, stop = Vec::new(), think = "auto", max_tokens = None,
-        prompt_tokens = None,
+        prompt_tokens = None, tools = None,
     ))]
     #[allow(clippy::too_many_arguments)] // the Python keyword arguments, one by one
     fn new(
@@ -50,9 +50,11 @@ impl PyStreamTranscoder {
         think: &str,
         max_tokens: Option<u64>,
         prompt_tokens: Option<u64>,
+        tools: Option<&str>,
     ) -> PyResult<Self> {
-        let options = GenerationOptions::new(logprobs, stop, think, max_tokens, prompt_tokens)
-            .map_err(PyValueError::new_err)?;
+        let options =
+            GenerationOptions::new(logprobs, stop, think, tools, max_tokens, prompt_tokens)
+                .map_err(PyValueError::new_err)?;
         transcoder::StreamTranscoder::new(
             dialect,
             model,
@@ -137,7 +139,7 @@ impl PyStreamTranscoder {
 #[pyfunction(name = "aggregate")]
 #[pyo3(signature = (
     dialect, body, model, *, response_id, created, logprobs = false, stop = Vec::new(),
-    think = "auto", max_tokens = None, prompt_tokens = None,
+    think = "auto", max_tokens = None, prompt_tokens = None, tools = None,
 ))]
 #[allow(clippy::too_many_arguments)] // the Python keyword arguments, one by one
 fn aggregate_body<'py>(
@@ -152,8 +154,9 @@ fn aggregate_body<'py>(
     think: &str,
     max_tokens: Option<u64>,
     prompt_tokens: Option<u64>,
+    tools: Option<&str>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let options = GenerationOptions::new(logprobs, stop, think, max_tokens, prompt_tokens)
+    let options = GenerationOptions::new(logprobs, stop, think, tools, max_tokens, prompt_tokens)
         .map_err(PyValueError::new_err)?;
     let mut inner = transcoder::StreamTranscoder::new(
         dialect,

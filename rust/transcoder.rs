@@ -86,7 +86,7 @@ impl StreamTranscoder {
         };
         let reader = match dialect {
             Dialect::OpenAi => Reader::OpenAi(openai::UsageTally::new(options.prompt_tokens)),
-            Dialect::Tokens => Reader::Tokens(Box::new(TokenReader::new(options))),
+            Dialect::Tokens => Reader::Tokens(Box::new(TokenReader::new(options, response_id))),
             Dialect::Ollama => Reader::Ollama(Box::new(OllamaReader::new(&options, response_id))),
             Dialect::Anthropic => {
                 Reader::Anthropic(Box::new(AnthropicReader::new(&options, response_id)))

@@ -132,6 +132,7 @@ class StreamTranscoder:
         think: str = "auto",
         max_tokens: int | None = None,
         prompt_tokens: int | None = None,
+        tools: str | None = None,
     ) -> None:
         """Raises ``ValueError`` (naming the known dialects) when ``dialect`` is unknown.
 
@@ -141,10 +142,10 @@ class StreamTranscoder:
         ``logprobs`` ``[{token, logprob, bytes?, top_logprobs?}]`` become ``logprobs.content``
         entries, ``bytes`` computed from the token when absent; without it, or on a reasoning
         chunk split off a line, ``[]``; malformed entries are ``upstream_bad_response``) and
-        ``prompt_tokens`` (see ``usage``); ``stop``, ``think`` and ``max_tokens`` are validated
-        and ignored (Ollama applied them itself, and ``done_reason`` says ``length``).
-        ``anthropic`` reads only ``prompt_tokens`` (see ``usage``); the others are validated and
-        ignored (Anthropic applied them, and reports no logprobs). For
+        ``prompt_tokens`` (see ``usage``); ``stop``, ``think``, ``tools`` and ``max_tokens`` are
+        validated and ignored (Ollama applied them itself, and ``done_reason`` says ``length``).
+        ``anthropic`` reads only ``prompt_tokens`` (see ``usage``); the others (``tools``
+        included) are validated and ignored (Anthropic applied them, and reports no logprobs). For
         ``deepinfra``/``tgi``:
 
         - ``logprobs``: the client asked for logprobs. Each shown token gets an OpenAI entry
@@ -167,6 +168,43 @@ class StreamTranscoder:
           several ``results``: ``max_tokens`` times their number), else ``stop``.
         - ``prompt_tokens``: the gateway's estimate of the prompt's tokens, used only when the
           upstream reports no prompt count (the usage is then marked estimated).
+        - ``tools``: the tool-call markup the model writes, parsed out of the content (after
+          stop strings and reasoning) into OpenAI tool calls; ``None`` (the default) leaves the
+          text alone, byte for byte. Other values raise ``ValueError`` listing the four.
+          ``"hermes"`` (Qwen 2.5/3, Hermes, ChatML): ``<tool_call>{"name", "arguments"}
+          </tool_call>`` anywhere, several in a row. ``"llama3"``: the answer is ``{"name",
+          "parameters"|"arguments"}`` (maybe after ``<|python_tag|>``, several separated by
+          ``;``), decided on the first non-whitespace output: anything but ``{`` or the tag is a
+          plain answer, and a JSON object with a key no call has (``name``, ``arguments``,
+          ``parameters``, ``type``, ``id``) before its header went out is content.
+          ``"deepseek"``: DeepSeek V3/R1's calls block, markers ``tool▁calls▁begin``,
+          ``tool▁call▁begin``, ``tool▁sep``, ``tool▁call▁end``, ``tool▁calls▁end``, each between
+          ``<`` + U+FF5C and U+FF5C + ``>``; per call ``function`` + sep + NAME, then the
+          arguments in a json code fence (V3.1's NAME + sep + ``{...}`` too). ``"mistral"``:
+          ``[TOOL_CALLS] [{"name", "arguments"}, ...]`` or ``[TOOL_CALLS]NAME[ARGS]{...}``
+          anywhere, or a bare ``[{...}]`` answer (servers may drop the control token).
+          Only text that could still be markup is held back. Each call goes out as
+          ``delta.tool_calls``: first ``{"index": n, "id": "call_" + 8 [0-9a-z] derived from
+          response_id + "_" + n, "type": "function", "function": {"name", "arguments": <what
+          arrived so far, maybe "">}}`` once its name is known AND its arguments have started
+          (or the call ended without any), then ``{"index": n, "function": {"arguments":
+          <fragment>}}`` pieces: the raw JSON text of the arguments object as the model writes
+          it, which adds up to a valid JSON object (``"{}"`` when there were none; arguments
+          written as a JSON string holding an object → that object's text; ``null`` → ``"{}"``).
+          ``n`` counts the answer's calls from 0; they share a read's chunk with its content.
+          Whitespace around markup is dropped; text before, between and after calls is content.
+          ``finish_reason`` is ``tool_calls`` when a call went out and the upstream said stop
+          (or sent ``[DONE]`` without a final event, which then also sets ``finish_reason``).
+          Malformed markup (not JSON, not a call's keys, an unknown shape) is content, every
+          byte of it, as is markup the answer ends inside of before a header went out. A call
+          that breaks after its header (bad JSON inside the arguments, or the answer ends: e.g.
+          ``length``) keeps what it had: its arguments are closed so they still parse (an open
+          string closed, a number or literal completed, a pending member set to ``null``,
+          brackets closed), and text from the fault on is content; no error is raised (a
+          ``length`` finish tells the client it was cut). Logprob entries go out with the
+          chunk of the read that released their token's text; for markup that is the
+          tool-call chunk (or the next chunk). Not streaming: ``message.tool_calls`` with
+          complete arguments, ``content`` null when the answer was only calls.
         """
 
     def feed(self, chunk: bytes) -> bytes:
@@ -273,6 +311,7 @@ def aggregate(
     think: str = "auto",
     max_tokens: int | None = None,
     prompt_tokens: int | None = None,
+    tools: str | None = None,
 ) -> bytes:
     """One whole upstream answer (a JSON body or a complete stream) → one ``chat.completion``
     body or the error envelope. Same as ``StreamTranscoder(stream=False)`` + ``feed`` +

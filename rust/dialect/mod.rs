@@ -8,6 +8,7 @@ pub mod tokens;
 
 use crate::text::check_stops;
 use crate::text::think::ThinkMode;
+use crate::text::tools::ToolFormat;
 
 /// The dialects a transcoder can read, by the name the Python side uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +53,8 @@ pub struct GenerationOptions {
     /// end-of-turn strings); never empty strings.
     pub stop: Vec<String>,
     pub think: ThinkMode,
+    /// The tool-call markup to parse out of the text (`None`: the text is left as it is).
+    pub tools: Option<ToolFormat>,
     /// The `max_new_tokens` sent upstream: infers `length` for a body without a finish reason.
     pub max_tokens: Option<u64>,
     /// The gateway's estimate of the prompt's tokens, for when the upstream reports none.
@@ -64,6 +67,7 @@ impl Default for GenerationOptions {
             logprobs: false,
             stop: Vec::new(),
             think: ThinkMode::Auto,
+            tools: None,
             max_tokens: None,
             prompt_tokens: None,
         }
@@ -76,6 +80,7 @@ impl GenerationOptions {
         logprobs: bool,
         stop: Vec<String>,
         think: &str,
+        tools: Option<&str>,
         max_tokens: Option<u64>,
         prompt_tokens: Option<u64>,
     ) -> Result<Self, String> {
@@ -84,6 +89,7 @@ impl GenerationOptions {
             logprobs,
             stop,
             think: ThinkMode::from_name(think)?,
+            tools: tools.map(ToolFormat::from_name).transpose()?,
             max_tokens,
             prompt_tokens,
         })

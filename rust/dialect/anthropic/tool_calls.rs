@@ -5,6 +5,8 @@
 
 use serde_json::value::RawValue;
 
+use crate::json::compact::compact;
+
 /// A tool block that started and has not stopped yet.
 struct OpenCall {
     /// Anthropic's block index.
@@ -91,31 +93,6 @@ pub fn call_id(given: Option<&str>, response_id: &str, call: u64) -> String {
         Some(id) if !id.is_empty() => id.to_owned(),
         _ => format!("call_{response_id}_{call}"),
     }
-}
-
-/// `json` without the whitespace between its tokens (strings and numbers stay as written).
-fn compact(json: &str) -> String {
-    let mut out = String::with_capacity(json.len());
-    let mut in_string = false;
-    let mut escaped = false;
-    for c in json.chars() {
-        if in_string {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
-        } else if c == '"' {
-            in_string = true;
-            out.push(c);
-        } else if !c.is_ascii_whitespace() {
-            out.push(c);
-        }
-    }
-    out
 }
 
 #[cfg(test)]

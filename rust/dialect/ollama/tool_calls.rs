@@ -9,6 +9,7 @@ use serde_json::value::RawValue;
 
 use super::wire::ToolCallView;
 use crate::event::ToolCallDelta;
+use crate::json::compact::compact;
 use crate::json::raw_str;
 
 /// One call, ready to be borrowed by a [`ToolCallDelta`].
@@ -47,26 +48,7 @@ impl<'a> ToolCall<'a> {
     }
 }
 
-/// `call_` + 8 base-36 characters derived from the response id + `_` + the call's index, e.g.
-/// `call_k2x9q0ab_0`. The core is sans-IO (no randomness), so the id is derived: the same
-/// response always names its calls the same, calls of one response never share an id, and
-/// responses (whose ids the gateway makes unique) practically never do.
-pub fn generated_id(response_id: &str, index: u64) -> String {
-    // FNV-1a, 64 bits: small, stable across builds and platforms (unlike std's hasher).
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in response_id.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut suffix = [0u8; 8];
-    for slot in suffix.iter_mut().rev() {
-        *slot = DIGITS[(hash % 36) as usize];
-        hash /= 36;
-    }
-    let suffix = std::str::from_utf8(&suffix).unwrap_or("00000000");
-    format!("call_{suffix}_{index}")
-}
+pub use crate::event::generated_call_id as generated_id;
 
 /// The `arguments` string OpenAI expects; always valid JSON:
 /// - an object (Ollama), array, number or boolean → its compact JSON text;
@@ -84,31 +66,6 @@ pub fn arguments_json(raw: Option<&RawValue>) -> String {
         return raw.get().to_owned();
     }
     compact(raw.get())
-}
-
-/// `json` without the whitespace between its tokens (strings and numbers stay as written).
-fn compact(json: &str) -> String {
-    let mut out = String::with_capacity(json.len());
-    let mut in_string = false;
-    let mut escaped = false;
-    for c in json.chars() {
-        if in_string {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
-        } else if c == '"' {
-            in_string = true;
-            out.push(c);
-        } else if !c.is_ascii_whitespace() {
-            out.push(c);
-        }
-    }
-    out
 }
 
 #[cfg(test)]

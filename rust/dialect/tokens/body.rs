@@ -10,13 +10,14 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::logprobs::write_entry;
+use super::tool_call_delta;
 use super::usage::usage_json;
 use super::wire::{
     finish_reason, DetailsView, ErrorSource, ErrorView, ReportedCounts, StatusView, TokenView,
 };
 use crate::dialect::GenerationOptions;
 use crate::error::UpstreamError;
-use crate::event::{ChoiceDelta, Event};
+use crate::event::{generated_call_id, ChoiceDelta, Event, ToolCallDelta};
 use crate::json::for_each_element;
 use crate::text::{Released, TextStage};
 
@@ -82,6 +83,7 @@ struct Answer<'b, 'a> {
 pub fn body_events<F>(
     text: &str,
     options: &GenerationOptions,
+    response_id: &str,
     emit: &mut F,
 ) -> Result<(), UpstreamError>
 where
@@ -116,8 +118,11 @@ where
     }
     let reported = reported_counts(&bodies);
     let mut counted = 0;
+    let mut called = Vec::with_capacity(answers.len());
     for (choice, answer) in answers.iter().enumerate() {
-        counted += answer_delta(choice as u64, answer, options, emit)?;
+        let (tokens, calls) = answer_delta(choice as u64, answer, options, response_id, emit)?;
+        counted += tokens;
+        called.push(calls);
     }
     // Choice 0's reason last: the outcome reports the last one, and a body's is choice 0's.
     for (choice, answer) in answers.iter().enumerate().rev() {
@@ -129,6 +134,11 @@ where
                 "length"
             }
             _ => "stop",
+        };
+        let reason = if reason == "stop" && called[choice] {
+            "tool_calls"
+        } else {
+            reason
         };
         emit(Event::Finish {
             choice: choice as u64,
@@ -156,17 +166,18 @@ fn reported_counts<'a>(bodies: &[BodyView<'a>]) -> ReportedCounts<'a> {
 }
 
 /// Emits the delta of one answer; returns how many tokens its details listed (the completion
-/// count when none is reported).
+/// count when none is reported) and whether it made tool calls.
 fn answer_delta<F>(
     choice: u64,
     answer: &Answer<'_, '_>,
     options: &GenerationOptions,
+    response_id: &str,
     emit: &mut F,
-) -> Result<u64, UpstreamError>
+) -> Result<(u64, bool), UpstreamError>
 where
     F: FnMut(Event<'_>),
 {
-    let mut stage = TextStage::new(options.stop.clone(), options.think);
+    let mut stage = TextStage::new(options.stop.clone(), options.think, options.tools);
     let mut released = Released::default();
     stage.push(answer.text, &mut released);
     stage.finish(&mut released);
@@ -195,12 +206,27 @@ where
     entries.push(b']');
     let logprobs = (options.logprobs && tokens.is_some())
         .then(|| std::str::from_utf8(&entries).unwrap_or("[]"));
+    // Calls of later choices get ids of their own (each choice counts its calls from 0).
+    let id_seed = match choice {
+        0 => response_id.to_owned(),
+        _ => format!("{response_id}/{choice}"),
+    };
+    let ids: Vec<String> = (released.calls.iter())
+        .map(|call| generated_call_id(&id_seed, call.index))
+        .collect();
+    let calls: Vec<ToolCallDelta<'_>> = (released.calls.iter().zip(&ids))
+        .map(|(call, id)| tool_call_delta(call, id))
+        .collect();
+    // OpenAI's `content` is null for an answer that is only tool calls.
+    let content =
+        (!released.content.is_empty() || calls.is_empty()).then_some(released.content.as_str());
     emit(Event::Delta(ChoiceDelta {
         choice,
-        content: Some(&released.content),
+        content,
         reasoning: (!released.reasoning.is_empty()).then_some(released.reasoning.as_str()),
+        tool_calls: &calls,
         logprobs,
         ..Default::default()
     }));
-    Ok(counted)
+    Ok((counted, !calls.is_empty()))
 }

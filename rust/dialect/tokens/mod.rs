@@ -8,6 +8,12 @@
 //! one chunk, not one per token. A read that released no text sends nothing. Which chunk a piece
 //! lands in depends on how the input was split; the concatenated content and reasoning, the
 //! logprob entries, the finish reason, usage and errors do not.
+//!
+//! With a tool-call format, the text stage also turns call markup into tool-call pieces, which
+//! go out in the same chunk as the read's text; a logprob entry goes out with the chunk of the
+//! read that released its token's text (for markup: the tool-call chunk, or a later one). When
+//! calls went out, an upstream `stop` (or a `[DONE]` without a final event) finishes with
+//! `tool_calls`.
 
 mod body;
 mod logprobs;
@@ -20,15 +26,17 @@ use serde_json::value::RawValue;
 
 use crate::dialect::GenerationOptions;
 use crate::error::{self, UpstreamError, BAD_RESPONSE};
-use crate::event::{ChoiceDelta, Event};
+use crate::event::{generated_call_id, ChoiceDelta, Event, ToolCallDelta};
 use crate::sse::SseEvent;
-use crate::text::{Released, TextStage};
+use crate::text::{Released, ReleasedCall, TextStage};
 use logprobs::EntryQueue;
 use wire::{finish_reason, ErrorSource, EventView, ReportedCounts, TokenView};
 
 /// The state of one token stream.
 pub struct TokenReader {
     options: GenerationOptions,
+    /// Tool-call ids are derived from it.
+    response_id: String,
     text: TextStage,
     /// The text the current read released.
     released: Released,
@@ -41,10 +49,11 @@ pub struct TokenReader {
 }
 
 impl TokenReader {
-    pub fn new(options: GenerationOptions) -> Self {
+    pub fn new(options: GenerationOptions, response_id: &str) -> Self {
         TokenReader {
-            text: TextStage::new(options.stop.clone(), options.think),
+            text: TextStage::new(options.stop.clone(), options.think, options.tools),
             options,
+            response_id: response_id.to_owned(),
             released: Released::default(),
             entries: EntryQueue::default(),
             read_logprobs: b"[".to_vec(),
@@ -57,7 +66,7 @@ impl TokenReader {
     where
         F: FnMut(Event<'_>),
     {
-        body::body_events(text, &self.options, emit)
+        body::body_events(text, &self.options, &self.response_id, emit)
     }
 
     /// Reads one SSE event; `Break` once the answer is over (final event, error, `[DONE]`).
@@ -77,6 +86,12 @@ impl TokenReader {
         if data.starts_with(b"[DONE]") {
             // TGI sends none; tolerated. Before a final event it still ends the answer.
             self.end_without_final(emit)?;
+            if self.text.tool_calls() > 0 {
+                emit(Event::Finish {
+                    choice: 0,
+                    reason: "tool_calls",
+                })?;
+            }
             return emit(Event::Done);
         }
         match self.read_event(data, emit) {
@@ -128,6 +143,11 @@ impl TokenReader {
         F: FnMut(Event<'_>) -> ControlFlow<()>,
     {
         self.release_all(emit)?;
+        let reason = if reason == "stop" && self.text.tool_calls() > 0 {
+            "tool_calls"
+        } else {
+            reason
+        };
         emit(Event::Finish { choice: 0, reason })?;
         emit(Event::Usage(usage))?;
         emit(Event::Done)
@@ -207,10 +227,20 @@ impl TokenReader {
         fn non_empty(text: &str) -> Option<&str> {
             (!text.is_empty()).then_some(text)
         }
+        let ids: Vec<String> = (self.released.calls.iter())
+            .map(|call| match call.name {
+                Some(_) => generated_call_id(&self.response_id, call.index),
+                None => String::new(),
+            })
+            .collect();
+        let calls: Vec<ToolCallDelta<'_>> = (self.released.calls.iter().zip(&ids))
+            .map(|(call, id)| tool_call_delta(call, id))
+            .collect();
         let flow = emit(Event::Delta(ChoiceDelta {
             choice: 0,
             content: non_empty(&self.released.content),
             reasoning: non_empty(&self.released.reasoning),
+            tool_calls: &calls,
             // Entries are written from `&str`s and ASCII, so this is always text.
             logprobs: self
                 .options
@@ -221,5 +251,18 @@ impl TokenReader {
         self.released.clear();
         self.read_logprobs.truncate(1);
         flow
+    }
+}
+
+/// The OpenAI piece of a released call: the header (`id`, `type`, `name`, `arguments` so far,
+/// maybe `""`) when it started in this release, else an arguments fragment.
+pub(crate) fn tool_call_delta<'a>(call: &'a ReleasedCall, id: &'a str) -> ToolCallDelta<'a> {
+    let header = call.name.is_some();
+    ToolCallDelta {
+        index: call.index,
+        id: header.then_some(id),
+        kind: header.then_some("function"),
+        name: call.name.as_deref(),
+        arguments: Some(&call.arguments),
     }
 }
