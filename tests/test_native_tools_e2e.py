@@ -20,6 +20,7 @@ MODELS = {
     "hermes": "deepinfra/Qwen/Qwen2.5-72B-Instruct",
     "hermes-qwen3": "deepinfra/Qwen/Qwen3-32B",
     "mistral": "deepinfra/mistralai/Mistral-7B-Instruct-v0.3",
+    "deepseek": "deepinfra/deepseek-ai/DeepSeek-V3.1",
 }
 
 
@@ -77,7 +78,12 @@ def test_a_tool_call_streamed_and_not(client: openai.OpenAI, family: str) -> Non
     assert content.strip() == "", "markup never leaks into content"
     (call,) = calls
     assert call["name"] == "get_weather" and call["id"].startswith("call_")
-    assert json.loads(call["arguments"]) == {"city": "Paris", "days": 3}
+    # The simulator reads argument types from the prompt's JSON tool definitions; DeepSeek's
+    # prompt describes tools in Markdown, so it falls back to {"city": "Paris"}.
+    arguments = json.loads(call["arguments"])
+    assert arguments == (
+        {"city": "Paris"} if family == "deepseek" else {"city": "Paris", "days": 3}
+    )
     answer = client.chat.completions.create(
         model=MODELS[family], messages=messages, tools=[WEATHER, CLOCK]
     )
@@ -85,7 +91,7 @@ def test_a_tool_call_streamed_and_not(client: openai.OpenAI, family: str) -> Non
     assert answer.choices[0].finish_reason == "tool_calls"
     (whole,) = message.tool_calls
     assert whole.function.name == "get_weather"
-    assert json.loads(whole.function.arguments) == {"city": "Paris", "days": 3}
+    assert json.loads(whole.function.arguments) == arguments
 
 
 @pytest.mark.parametrize("family", ["hermes", "llama3", "mistral"])

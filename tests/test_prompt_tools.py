@@ -132,6 +132,28 @@ def test_deepseek_history_renders_in_its_own_tokens() -> None:
     assert '{"city":"Paris"}' in text and "18 C and sunny" in text
 
 
+def test_deepseek_v3_offers_tools_in_the_system_prompt_as_its_model_card_says() -> None:
+    """DeepSeek V3.1's published template reads no `tools`: the definitions go after the system
+    prompt in the block the model card gives, and the history renders in V3.1's markup
+    (arguments as JSON text, no type, no code fence)."""
+    request = {"messages": HISTORY, "tools": [WEATHER, TIME]}
+    prof = profile("deepseek_v3")
+    plan = plan_tools(PROVIDER, prof, request, "native API")
+    text = render_prompt(prof, request, plan)
+    assert plan.markup == "deepseek" and plan.tools is None
+    bar = "\uff5c"  # DeepSeek's markers use the full-width vertical line
+    assert text.startswith(
+        f"<{bar}begin▁of▁sentence{bar}>You are helpful.\n\n## Tools\n"
+        "You have access to the following tools:\n\n### get_weather\n"
+        "Description: The weather in a city\n\nParameters: "
+        '{"type": "object", "properties": {"city": {"type": "string"}}}\n\n### get_time\n'
+    )
+    assert "IMPORTANT: ALWAYS adhere to this exact format for tool use:" in text
+    call = f'<{bar}tool▁call▁begin{bar}>get_weather<{bar}tool▁sep{bar}>{{"city":"Paris"}}'
+    assert call in text, "the earlier call is rendered in V3.1's markup"
+    assert text.endswith(f"<{bar}tool▁output▁begin{bar}>18 C and sunny<{bar}tool▁output▁end{bar}>")
+
+
 def test_a_family_without_a_tool_format_is_a_400_unless_configured() -> None:
     request = {"messages": HISTORY[:2], "tools": [WEATHER]}
     with pytest.raises(GatewayError) as info:

@@ -34,6 +34,12 @@ TOOLS: list[dict[str, Any]] = json.loads((FIXTURES / "tools.json").read_text(enc
 FAMILY_EXTRAS: dict[str, list[dict[str, Any]]] = {
     "llama3": [{"date_string": "01 Feb 2025"}, {"tools_in_user_message": False}],
     "qwen3": [{"enable_thinking": False}, {"enable_thinking": True}],
+    # DeepSeek V3.1 reads `thinking`, and `enable_thinking` only when `thinking` is unset.
+    "deepseek_v3": [
+        {"thinking": True},
+        {"enable_thinking": True},
+        {"thinking": False, "enable_thinking": True},
+    ],
 }
 
 
@@ -245,6 +251,8 @@ DOCUMENTED_PROMPTS = {
         "<|im_start|>assistant\n"
     ),
     "deepseek": f"{DS_BOS}Be brief.{DS_USER}Hi{DS_ASSISTANT}",
+    # V3.1's non-thinking mode (the default) closes the think block at once.
+    "deepseek_v3": f"{DS_BOS}Be brief.{DS_USER}Hi{DS_ASSISTANT}</think>",
     "mistral": "<s> [INST] Be brief.\n\nHi [/INST]",
     # v3 tokenizer: no space before [/INST]; tekken (Nemo): no space after [INST] either.
     "mistral_tools": "<s>[INST] Be brief.\n\nHi[/INST]",
@@ -304,6 +312,61 @@ def test_deepseek_drops_earlier_reasoning() -> None:
     assert prompt == (
         f"{DS_BOS}{DS_USER}2+2?{DS_ASSISTANT}\n\n4{DS_EOS}{DS_USER}And 3+3?{DS_ASSISTANT}"
     )
+
+
+DS_CALLS = "<\uff5ctool\u2581calls\u2581begin\uff5c>"
+DS_CALLS_END = "<\uff5ctool\u2581calls\u2581end\uff5c>"
+DS_CALL = "<\uff5ctool\u2581call\u2581begin\uff5c>"
+DS_CALL_END = "<\uff5ctool\u2581call\u2581end\uff5c>"
+DS_SEP = "<\uff5ctool\u2581sep\uff5c>"
+DS_OUTPUT = "<\uff5ctool\u2581output\u2581begin\uff5c>"
+DS_OUTPUT_END = "<\uff5ctool\u2581output\u2581end\uff5c>"
+
+
+def test_deepseek_v3_tool_round_trip_as_documented() -> None:
+    """DeepSeek V3.1's format (its model card): `NAME<sep>ARGUMENTS` calls without type or code
+    fence, results in tool-output markers, and after a result no new assistant header."""
+    deepseek_v3 = ChatTemplate.builtin("deepseek_v3")
+    prompt = rust_render(deepseek_v3, CONVERSATIONS["tool_round_trip"], tools=TOOLS)
+    assert prompt == (
+        f"{DS_BOS}You can look up the weather.{DS_USER}Weather in Paris?{DS_ASSISTANT}</think>"
+        f'{DS_CALLS}{DS_CALL}get_weather{DS_SEP}{{"city": "Paris", "unit": "celsius"}}'
+        f"{DS_CALL_END}{DS_CALLS_END}{DS_EOS}"
+        f'{DS_OUTPUT}{{"temperature": 18.5, "sky": "clear"}}{DS_OUTPUT_END}'
+        f"18.5 \u00b0C and clear.{DS_EOS}{DS_USER}Thanks{DS_ASSISTANT}</think>"
+    )
+    # The published template reads no `tools`: the definitions never reach the prompt.
+    assert prompt == rust_render(deepseek_v3, CONVERSATIONS["tool_round_trip"])
+    parallel = rust_render(deepseek_v3, CONVERSATIONS["parallel_tool_calls"])
+    assert parallel.endswith(
+        f'{DS_CALL}get_weather{DS_SEP}{{"city": "Rome"}}{DS_CALL_END}{DS_CALLS_END}{DS_EOS}'
+        f"{DS_OUTPUT}Sunny{DS_OUTPUT_END}{DS_OUTPUT}Rain{DS_OUTPUT_END}"
+    ), "the answer to tool results follows them directly"
+    # Arguments are concatenated as text: an object is refused by jinja2 and by us alike.
+    assert assert_same_as_reference("deepseek_v3", CONVERSATIONS["tool_call_dict_arguments"]) == (
+        "failed"
+    )
+    # Content beside calls is written before the calls block.
+    with_text = json.loads(json.dumps(CONVERSATIONS["parallel_tool_calls"]))
+    with_text[1]["content"] = "Checking."
+    assert assert_same_as_reference("deepseek_v3", with_text) == "rendered"
+    assert f"{DS_ASSISTANT}</think>Checking.{DS_CALLS}{DS_CALL}" in rust_render(
+        deepseek_v3, with_text
+    )
+
+
+def test_deepseek_v3_thinking_switch_and_history() -> None:
+    deepseek_v3 = ChatTemplate.builtin("deepseek_v3")
+    history = CONVERSATIONS["thinking_history"]
+    thinking = rust_render(deepseek_v3, history, extra={"thinking": True})
+    # Earlier reasoning is cut at its first </think>; only the last turn opens a think block.
+    assert thinking == (
+        f"{DS_BOS}{DS_USER}2+2?{DS_ASSISTANT}</think>\n\n4{DS_EOS}"
+        f"{DS_USER}And 3+3?{DS_ASSISTANT}<think>"
+    )
+    assert rust_render(deepseek_v3, history, extra={"enable_thinking": True}) == thinking
+    off = rust_render(deepseek_v3, history, extra={"thinking": False, "enable_thinking": True})
+    assert off.endswith(f"{DS_ASSISTANT}</think>")
 
 
 MISTRAL_TOOLS_JSON = (
@@ -429,6 +492,12 @@ MODEL_FAMILIES = {
     "deepseek-ai/DeepSeek-R1": "deepseek",
     "deepseek-ai/DeepSeek-R1-Distill-Llama-70B": "deepseek",
     "deepseek-chat": "deepseek",
+    # V3 (Dec 2024) and V3-0324 publish the older call format; V3.1 (and Terminus) the new one.
+    "deepseek-ai/DeepSeek-V3-0324": "deepseek",
+    "deepseek-ai/DeepSeek-V3.1": "deepseek_v3",
+    "deepseek-ai/DeepSeek-V3.1-Terminus": "deepseek_v3",
+    "deepseek-v3.1:671b": "deepseek_v3",
+    "deepseek/deepseek-chat-v3.1": "deepseek_v3",
     "mistralai/Mistral-7B-Instruct-v0.2": "mistral",
     "mistralai/Mixtral-8x7B-Instruct-v0.1": "mistral",
     "mistralai/Mistral-7B-Instruct-v0.3": "mistral_tools",
@@ -470,6 +539,7 @@ FAMILY_STOPS = {
     "chatml": ["<|im_end|>"],
     "qwen3": ["<|im_end|>"],
     "deepseek": [f"{DS_EOS}"],
+    "deepseek_v3": [f"{DS_EOS}"],
     "mistral": ["</s>"],
     "mistral_tools": ["</s>"],
     "mistral_nemo": ["</s>"],
@@ -495,6 +565,7 @@ def test_builtin_special_tokens() -> None:
     assert tokens["llama3"] == ("<|begin_of_text|>", "<|eot_id|>")
     assert tokens["chatml"] == ("", "<|im_end|>")
     assert tokens["deepseek"] == (f"{DS_BOS}", f"{DS_EOS}")
+    assert tokens["deepseek_v3"] == (f"{DS_BOS}", f"{DS_EOS}")
     assert tokens["mistral"] == ("<s>", "</s>")
     assert tokens["mistral_tools"] == ("<s>", "</s>")
     assert tokens["mistral_nemo"] == ("<s>", "</s>")

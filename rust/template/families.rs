@@ -17,6 +17,17 @@ pub struct Family {
 /// In the order `for_model` tries them: more specific families first, because names nest
 /// ("DeepSeek-R1-Distill-Llama", "Hermes-3-Llama-3.1", "Qwen3" vs "Qwen2").
 pub const FAMILIES: &[Family] = &[
+    // Before `deepseek`, whose "deepseek-v3" and "deepseek-chat" would take V3.1's ids too.
+    // V3.1 writes calls as `NAME<｜tool▁sep｜>{json}` and has a thinking switch; V3 (Dec 2024),
+    // V3-0324 and R1 publish the older format. V3.2 publishes no Jinja template at all.
+    Family {
+        name: "deepseek_v3",
+        source: include_str!("builtin/deepseek_v3.jinja"),
+        bos_token: "<｜begin▁of▁sentence｜>",
+        eos_token: "<｜end▁of▁sentence｜>",
+        stop: &["<｜end▁of▁sentence｜>"],
+        patterns: &["deepseek-v3.1", "deepseek-chat-v3.1"],
+    },
     Family {
         name: "deepseek",
         source: include_str!("builtin/deepseek.jinja"),
@@ -117,11 +128,12 @@ pub const FAMILIES: &[Family] = &[
 ];
 
 /// The family names, in a stable order for error messages and `BUILTIN_FAMILIES`.
-pub const FAMILY_NAMES: [&str; 10] = [
+pub const FAMILY_NAMES: [&str; 11] = [
     "llama3",
     "chatml",
     "qwen3",
     "deepseek",
+    "deepseek_v3",
     "mistral",
     "mistral_tools",
     "mistral_nemo",
@@ -181,6 +193,11 @@ mod tests {
             ("Qwen/Qwen3-235B-A22B", "qwen3"),
             ("deepseek-ai/DeepSeek-R1-Distill-Llama-70B", "deepseek"),
             ("deepseek-ai/DeepSeek-V3", "deepseek"),
+            ("deepseek-ai/DeepSeek-V3-0324", "deepseek"),
+            ("deepseek-ai/DeepSeek-V3.1", "deepseek_v3"),
+            ("deepseek-ai/DeepSeek-V3.1-Terminus", "deepseek_v3"),
+            ("deepseek-v3.1:671b", "deepseek_v3"),
+            ("deepseek/deepseek-chat-v3.1", "deepseek_v3"),
             ("mistralai/Mixtral-8x7B-Instruct-v0.1", "mistral"),
             ("mistralai/Mistral-7B-Instruct-v0.2", "mistral"),
             ("mistralai/Mistral-7B-Instruct-v0.3", "mistral_tools"),

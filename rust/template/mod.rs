@@ -332,6 +332,32 @@ mod tests {
     }
 
     #[test]
+    fn deepseek_v3_literal_prompt() {
+        // DeepSeek V3.1: the call as `NAME<｜tool▁sep｜>` and its arguments as JSON text (the
+        // template concatenates them), the result in output markers, and no assistant header
+        // after it: the model answers straight after the tool output.
+        let messages = br#"[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Weather in Oslo?"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1",
+             "type": "function",
+             "function": {"name": "get_weather", "arguments": "{\"city\":\"Oslo\"}"}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "Snow"}
+        ]"#;
+        let prompt = ChatTemplate::builtin("deepseek_v3")
+            .unwrap()
+            .render(messages, true, None, Some(br#"{"thinking": true}"#))
+            .unwrap();
+        assert_eq!(
+            prompt,
+            "<｜begin▁of▁sentence｜>Be brief.<｜User｜>Weather in Oslo?<｜Assistant｜></think>\
+             <｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>\
+             {\"city\":\"Oslo\"}<｜tool▁call▁end｜><｜tool▁calls▁end｜><｜end▁of▁sentence｜>\
+             <｜tool▁output▁begin｜>Snow<｜tool▁output▁end｜>"
+        );
+    }
+
+    #[test]
     fn mistral_tools_refuses_call_ids_not_nine_long() {
         let messages = br#"[{"role": "user", "content": "Hi"},
             {"role": "assistant", "tool_calls": [{"id": "call_abc123", "type": "function",

@@ -10,6 +10,7 @@ the model writes (the transcoder's ``tools`` option). Pure functions, shared by 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,16 +29,52 @@ def invalid(message: str, param: str | None, code: str = "invalid_value") -> Gat
     return GatewayError(400, message, "invalid_request_error", code, param)
 
 
-# The tool-call markup the models of each built-in template family write, for the families whose
-# template renders tool definitions (the transcoder parses that markup). The built-in deepseek
-# template (R1 distill) renders none: configure a DeepSeek V3.1 template with tool_format.
+# The tool-call markup the models of each built-in template family write (the transcoder parses
+# that markup). DeepSeek's own templates render calls and results but no tool definitions: for
+# them the definitions go into the system prompt in the form DeepSeek's model card gives
+# (deepseek_tool_description). The R1-distill template (`deepseek`) has no tool support.
 TOOL_FORMATS = {
     "llama3": "llama3",
     "chatml": "hermes",
     "qwen3": "hermes",
     "mistral_tools": "mistral",
     "mistral_nemo": "mistral",
+    "deepseek_v3": "deepseek",
 }
+# Families whose template ignores `tools`: the definitions join the system prompt instead.
+_TOOLS_IN_SYSTEM_PROMPT = frozenset({"deepseek_v3"})
+_DEEPSEEK_TOOL_FORMAT = (
+    "IMPORTANT: ALWAYS adhere to this exact format for tool use:\n"
+    "<\uff5ctool\u2581calls\u2581begin\uff5c><\uff5ctool\u2581call\u2581begin\uff5c>"
+    "tool_call_name<\uff5ctool\u2581sep\uff5c>tool_call_arguments"
+    "<\uff5ctool\u2581call\u2581end\uff5c>{additional_tool_calls}"
+    "<\uff5ctool\u2581calls\u2581end\uff5c>\n\n"
+    "Where:\n"
+    "- `tool_call_name` must be an exact match to one of the available tools\n"
+    "- `tool_call_arguments` must be valid JSON that strictly follows the tool's Parameters "
+    "Schema\n"
+    "- For multiple tool calls, chain them directly without separators or spaces"
+)
+
+
+def deepseek_tool_description(tools: list[dict[str, Any]]) -> str:
+    """The tool block DeepSeek-V3.1's model card puts after the system prompt (its templates do
+    not render ``tools``): one ``### name`` section per tool, then the call format."""
+    sections = []
+    for tool in tools:
+        function = tool.get("function") or {}
+        parameters = json.dumps(function.get("parameters") or {}, ensure_ascii=False)
+        sections.append(
+            f"### {function.get('name')}\nDescription: {function.get('description') or ''}"
+            f"\n\nParameters: {parameters}\n\n"
+        )
+    return (
+        "## Tools\nYou have access to the following tools:\n\n"
+        + "".join(sections)
+        + (_DEEPSEEK_TOOL_FORMAT)
+    )
+
+
 # DeepSeek's templates read a call's arguments as JSON text and render the calls of an assistant
 # message only when its content is null.
 _DEEPSEEK_STYLE = frozenset({"deepseek"})
@@ -124,7 +161,12 @@ def plan_tools(
         )
     if body.get("parallel_tool_calls") is False:
         hint.append("Call at most one function.")
-    return ToolPlan(tools or None, markup, " ".join(hint) or None)
+    instruction = " ".join(hint) or None
+    if template is not None and template.name in _TOOLS_IN_SYSTEM_PROMPT and tools:
+        described = deepseek_tool_description(tools)
+        instruction = f"{described}\n\n{instruction}" if instruction else described
+        return ToolPlan(None, markup, instruction)
+    return ToolPlan(tools or None, markup, instruction)
 
 
 def _text_of(content: Any, where: str) -> str:
