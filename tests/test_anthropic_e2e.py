@@ -14,6 +14,7 @@ import pytest
 from sluicegate.config import ModelAlias, ProviderConfig
 from sluicegate.simulator.script import token_text
 from tests.conftest import Simulator, running_gateway
+from tests.openai_streams import last_finish_reason, stream_parts, streamed_calls
 
 MODEL = "anthropic/claude-sonnet-4-5"
 TOOLS = [
@@ -42,31 +43,18 @@ def last_messages_request(sim: Simulator) -> dict[str, Any]:
     return [r for r in sim.state.recent if r["path"] == "/v1/messages"][-1]
 
 
-def parts(chunks: list[Any]) -> tuple[str, str]:
-    content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    reasoning = "".join(
-        (c.choices[0].delta.model_extra or {}).get("reasoning_content") or ""
-        for c in chunks
-        if c.choices
-    )
-    return content, reasoning
-
-
 def test_text_stream_with_usage(client: openai.OpenAI, simulator: Simulator) -> None:
-    chunks = list(
-        client.chat.completions.create(
-            model=MODEL,
-            messages=[
-                {"role": "system", "content": "Be brief."},
-                {"role": "user", "content": "Hi #sim tokens=5"},
-            ],
-            stream=True,
-            stream_options={"include_usage": True},
-        )
+    content, reasoning, chunks = stream_parts(
+        client,
+        model=MODEL,
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi #sim tokens=5"},
+        ],
+        stream_options={"include_usage": True},
     )
-    content, reasoning = parts(chunks)
     assert content == token_text(5) and reasoning == ""
-    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert last_finish_reason(chunks) == "stop"
     usage = chunks[-1].usage
     assert usage is not None and usage.completion_tokens > 0 and usage.prompt_tokens > 0
     sent = last_messages_request(simulator)
@@ -75,16 +63,13 @@ def test_text_stream_with_usage(client: openai.OpenAI, simulator: Simulator) -> 
 
 
 def test_thinking_becomes_reasoning_content(client: openai.OpenAI) -> None:
-    chunks = list(
-        client.chat.completions.create(
-            model=MODEL,
-            messages=[{"role": "user", "content": "Think #sim think=4 tokens=2"}],
-            stream=True,
-            reasoning_effort="low",
-            max_tokens=4000,
-        )
+    content, reasoning, _ = stream_parts(
+        client,
+        model=MODEL,
+        messages=[{"role": "user", "content": "Think #sim think=4 tokens=2"}],
+        reasoning_effort="low",
+        max_tokens=4000,
     )
-    content, reasoning = parts(chunks)
     assert content == token_text(2) and reasoning.strip()
     answer = client.chat.completions.create(
         model=MODEL,
@@ -100,18 +85,7 @@ def test_thinking_becomes_reasoning_content(client: openai.OpenAI) -> None:
 def test_tool_calls(client: openai.OpenAI, stream: bool) -> None:
     messages = [{"role": "user", "content": "Weather? #sim tool=1 parallel=1"}]
     if stream:
-        chunks = list(
-            client.chat.completions.create(model=MODEL, messages=messages, tools=TOOLS, stream=True)
-        )
-        calls: dict[int, dict[str, str]] = {}
-        for chunk in chunks:
-            for call in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
-                entry = calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
-                entry["id"] += call.id or ""
-                entry["name"] += (call.function.name or "") if call.function else ""
-                entry["arguments"] += (call.function.arguments or "") if call.function else ""
-        finish = [c.choices[0].finish_reason for c in chunks if c.choices][-1]
-        found = [calls[i] for i in sorted(calls)]
+        _, found, finish = streamed_calls(client, model=MODEL, messages=messages, tools=TOOLS)
     else:
         answer = client.chat.completions.create(model=MODEL, messages=messages, tools=TOOLS)
         finish = answer.choices[0].finish_reason
@@ -127,12 +101,10 @@ def test_tool_calls(client: openai.OpenAI, stream: bool) -> None:
 
 def test_an_in_stream_overload_reaches_the_sdk(client: openai.OpenAI) -> None:
     with pytest.raises(openai.APIError):
-        list(
-            client.chat.completions.create(
-                model=MODEL,
-                messages=[{"role": "user", "content": "#sim tokens=6 error_after=2"}],
-                stream=True,
-            )
+        stream_parts(
+            client,
+            model=MODEL,
+            messages=[{"role": "user", "content": "#sim tokens=6 error_after=2"}],
         )
 
 

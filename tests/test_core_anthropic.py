@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from sluicegate._core import DIALECTS, StreamTranscoder, aggregate
+from tests.core_harness import DONE, Transcoding, completion, events
 
 RESPONSE_ID = "chatcmpl-gw0004"
 CREATED = 1700000000
@@ -40,101 +40,13 @@ MESSAGE_TOOL_USE = fixture("message_tool_use.json")
 MESSAGE_THINKING = fixture("message_thinking.json")
 ERROR_BODY = fixture("error_body.json")
 
-HEAD = (
-    b'data: {"id":"chatcmpl-gw0004","object":"chat.completion.chunk","created":1700000000,'
-    b'"model":"anthropic/claude-sonnet-4-5"'
-)
-DONE = b"data: [DONE]\n\n"
-OUTCOME = ("usage", "finish_reason", "content_emitted", "error", "done")
-
-
-def events(stream: bytes) -> list[bytes]:
-    """The stream's events, each with its closing blank line."""
-    return [event + b"\n\n" for event in stream.split(b"\n\n") if event]
-
-
-def run(pieces: list[bytes], **options: Any) -> tuple[bytes, StreamTranscoder]:
-    transcoder = StreamTranscoder(
-        "anthropic", MODEL, response_id=RESPONSE_ID, created=CREATED, **options
-    )
-    out = b"".join(transcoder.feed(piece) for piece in pieces) + transcoder.finish()
-    return out, transcoder
-
-
-def outcome(transcoder: StreamTranscoder) -> tuple[Any, ...]:
-    return tuple(getattr(transcoder, name) for name in OUTCOME)
-
-
-def transcode(data: bytes, **options: Any) -> tuple[bytes, StreamTranscoder]:
-    """Whole, split in two at every position, one byte at a time: all must agree byte for byte."""
-    whole, reference = run([data], **options)
-    for cut in range(len(data) + 1):
-        out, transcoder = run([data[:cut], data[cut:]], **options)
-        assert out == whole, f"split at byte {cut} changed the output"
-        assert outcome(transcoder) == outcome(reference), f"split at byte {cut}"
-    out, transcoder = run([data[i : i + 1] for i in range(len(data))], **options)
-    assert out == whole, "one byte at a time changed the output"
-    assert outcome(transcoder) == outcome(reference)
-    return whole, reference
-
-
-def frames(out: bytes) -> list[bytes]:
-    assert out.endswith(b"\n\n"), out[-40:]
-    parts = out[:-2].split(b"\n\n")
-    assert all(part.startswith(b"data: ") for part in parts), parts
-    return [part[len(b"data: ") :] for part in parts]
-
-
-def chunks(out: bytes) -> list[dict[str, Any]]:
-    """The JSON chunks of a stream (not the `[DONE]`), each checked against the OpenAI SDK's
-    chunk model (error events excepted)."""
-    body = frames(out)
-    assert body[-1] == b"[DONE]" and body.count(b"[DONE]") == 1
-    parsed = []
-    for frame in body[:-1]:
-        value = json.loads(frame)
-        if "error" not in value:
-            ChatCompletionChunk.model_validate_json(frame)
-            assert (value["id"], value["created"], value["model"]) == (RESPONSE_ID, CREATED, MODEL)
-        parsed.append(value)
-    return parsed
-
-
-def deltas(out: bytes) -> list[dict[str, Any]]:
-    """The deltas of the content chunks (not the finish, usage or error chunks)."""
-    return [
-        c["choices"][0]["delta"]
-        for c in chunks(out)
-        if c.get("choices") and c["choices"][0]["finish_reason"] is None
-    ]
-
-
-def finish_chunk(reason: str) -> bytes:
-    return (
-        HEAD
-        + b',"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"'
-        + reason.encode()
-        + b'"}]}\n\n'
-    )
-
-
-def usage_chunk(usage: bytes) -> bytes:
-    return HEAD + b',"choices":[],"usage":' + usage + b"}\n\n"
-
-
-def delta_chunk(delta: bytes) -> bytes:
-    return (
-        HEAD
-        + b',"choices":[{"index":0,"delta":{'
-        + delta
-        + b'},"logprobs":null,"finish_reason":null}]}\n\n'
-    )
+CORE = Transcoding("anthropic", MODEL, RESPONSE_ID, CREATED)
 
 
 def tool_arguments(out: bytes) -> dict[int, str]:
     """Each call's arguments, concatenated by index as OpenAI clients do."""
     calls: dict[int, str] = {}
-    for delta in deltas(out):
+    for delta in CORE.deltas(out):
         for call in delta.get("tool_calls", []):
             calls[call["index"]] = calls.get(call["index"], "") + call["function"]["arguments"]
     return calls
@@ -144,31 +56,31 @@ def tool_arguments(out: bytes) -> dict[int, str]:
 
 
 def test_basic_text_stream_exact_bytes() -> None:
-    out, t = transcode(BASIC_TEXT, include_usage=True)
+    out, t = CORE.transcode(BASIC_TEXT, include_usage=True)
     usage = b'{"prompt_tokens":11,"completion_tokens":6,"total_tokens":17}'
     assert out == (
-        delta_chunk(b'"role":"assistant","content":"Hello"')
-        + delta_chunk(b'"content":" there"')
-        + delta_chunk(b'"content":"!"')
-        + finish_chunk("stop")
-        + usage_chunk(usage)
+        CORE.delta_chunk(b'"role":"assistant","content":"Hello"')
+        + CORE.delta_chunk(b'"content":" there"')
+        + CORE.delta_chunk(b'"content":"!"')
+        + CORE.finish_chunk("stop")
+        + CORE.usage_chunk(usage)
         + DONE
     )
-    chunks(out)
+    CORE.chunks(out)
     assert t.usage == {"prompt_tokens": 11, "completion_tokens": 6, "total_tokens": 17}
     assert (t.finish_reason, t.content_emitted, t.error, t.done) == ("stop", True, None, True)
 
 
 def test_usage_chunk_only_when_asked() -> None:
-    out, t = transcode(BASIC_TEXT)
+    out, t = CORE.transcode(BASIC_TEXT)
     assert b'"usage"' not in out
-    assert out.endswith(finish_chunk("stop") + DONE)
+    assert out.endswith(CORE.finish_chunk("stop") + DONE)
     assert t.usage == {"prompt_tokens": 11, "completion_tokens": 6, "total_tokens": 17}
 
 
 def test_text_then_tool_use_stream() -> None:
-    out, t = transcode(TOOL_USE, include_usage=True)
-    assert deltas(out) == [
+    out, t = CORE.transcode(TOOL_USE, include_usage=True)
+    assert CORE.deltas(out) == [
         {"role": "assistant", "content": "I'll check the weather in Paris."},
         {
             "tool_calls": [
@@ -188,7 +100,7 @@ def test_text_then_tool_use_stream() -> None:
     ]
     # Call 0 although Anthropic's block index is 1: calls count tool blocks only.
     assert tool_arguments(out) == {0: '{"location": "Paris"}'}
-    parsed = chunks(out)
+    parsed = CORE.chunks(out)
     assert parsed[-2]["choices"][0]["finish_reason"] == "tool_calls"
     assert parsed[-1]["usage"] == {
         "prompt_tokens": 377,
@@ -200,18 +112,18 @@ def test_text_then_tool_use_stream() -> None:
 
 
 def test_thinking_with_trailing_spaces_signature_dropped_and_a_refusal() -> None:
-    out, t = transcode(THINKING_REFUSAL, include_usage=True)
+    out, t = CORE.transcode(THINKING_REFUSAL, include_usage=True)
     usage = (
         b'{"prompt_tokens":24,"completion_tokens":70,"total_tokens":94,'
         b'"completion_tokens_details":{"reasoning_tokens":67}}'
     )
     assert out == (
-        delta_chunk(b'"role":"assistant","reasoning_content":"Simple educ"')
-        + finish_chunk("content_filter")
-        + usage_chunk(usage)
+        CORE.delta_chunk(b'"role":"assistant","reasoning_content":"Simple educ"')
+        + CORE.finish_chunk("content_filter")
+        + CORE.usage_chunk(usage)
         + DONE
     )
-    chunks(out)
+    CORE.chunks(out)
     assert t.finish_reason == "content_filter"
     assert t.usage == {
         "prompt_tokens": 24,
@@ -222,9 +134,9 @@ def test_thinking_with_trailing_spaces_signature_dropped_and_a_refusal() -> None
 
 
 def test_parallel_tool_calls_and_a_tool_without_input() -> None:
-    out, t = transcode(PARALLEL_TOOLS, include_usage=True)
+    out, t = CORE.transcode(PARALLEL_TOOLS, include_usage=True)
     headers = [
-        call for delta in deltas(out) for call in delta.get("tool_calls", []) if "id" in call
+        call for delta in CORE.deltas(out) for call in delta.get("tool_calls", []) if "id" in call
     ]
     assert [(h["index"], h["id"], h["function"]["name"]) for h in headers] == [
         (0, "toolu_01A", "get_weather"),
@@ -232,7 +144,7 @@ def test_parallel_tool_calls_and_a_tool_without_input() -> None:
     ]
     assert tool_arguments(out) == {0: '{"city": "Hué"}', 1: "{}"}
     # The "{}" goes out when the empty block stops, before the finish.
-    assert deltas(out)[-1] == {"tool_calls": [{"index": 1, "function": {"arguments": "{}"}}]}
+    assert CORE.deltas(out)[-1] == {"tool_calls": [{"index": 1, "function": {"arguments": "{}"}}]}
     assert t.finish_reason == "tool_calls"
     assert t.usage == {"prompt_tokens": 512, "completion_tokens": 48, "total_tokens": 560}
 
@@ -248,19 +160,19 @@ def test_whole_input_at_block_start_is_the_arguments() -> None:
         + events(TOOL_USE)[-2]
         + events(TOOL_USE)[-1]
     )
-    out, _ = transcode(stream)
+    out, _ = CORE.transcode(stream)
     assert tool_arguments(out) == {0: '{"a":[1,2.50],"b":"x y"}'}
 
 
 def test_cache_usage() -> None:
-    out, t = transcode(CACHE_USAGE, include_usage=True)
+    out, t = CORE.transcode(CACHE_USAGE, include_usage=True)
     usage = {
         "prompt_tokens": 21 + 188 + 2048,
         "completion_tokens": 12,
         "total_tokens": 21 + 188 + 2048 + 12,
         "prompt_tokens_details": {"cached_tokens": 2048},
     }
-    assert chunks(out)[-1]["usage"] == usage == t.usage
+    assert CORE.chunks(out)[-1]["usage"] == usage == t.usage
     assert t.finish_reason == "length"
 
 
@@ -279,8 +191,8 @@ def test_cache_usage() -> None:
 )
 def test_stop_reasons(stop_reason: str, finish_reason: str) -> None:
     stream = BASIC_TEXT.replace(b'"end_turn"', json.dumps(stop_reason).encode())
-    out, t = run([stream])
-    assert chunks(out)[-1]["choices"][0]["finish_reason"] == finish_reason == t.finish_reason
+    out, t = CORE.run([stream])
+    assert CORE.chunks(out)[-1]["choices"][0]["finish_reason"] == finish_reason == t.finish_reason
 
 
 @pytest.mark.parametrize(
@@ -297,22 +209,24 @@ def test_stop_reasons(stop_reason: str, finish_reason: str) -> None:
     ],
 )
 def test_framing_variants_give_the_same_bytes(variant: Any) -> None:
-    expected, _ = run([TOOL_USE], include_usage=True)
-    out, _ = transcode(variant(TOOL_USE), include_usage=True)
+    expected, _ = CORE.run([TOOL_USE], include_usage=True)
+    out, _ = CORE.transcode(variant(TOOL_USE), include_usage=True)
     assert out == expected
 
 
 def test_message_start_goes_out_with_the_first_delta() -> None:
-    t = StreamTranscoder("anthropic", MODEL, response_id=RESPONSE_ID, created=CREATED)
+    t = CORE.new()
     for event in events(BASIC_TEXT)[:3]:  # message_start, the block start, ping
         assert t.feed(event) == b""
     assert t.content_emitted is False
-    assert t.feed(events(BASIC_TEXT)[3]) == delta_chunk(b'"role":"assistant","content":"Hello"')
+    assert t.feed(events(BASIC_TEXT)[3]) == CORE.delta_chunk(
+        b'"role":"assistant","content":"Hello"'
+    )
 
 
 def test_events_after_message_stop_are_ignored() -> None:
-    out, t = transcode(BASIC_TEXT + events(BASIC_TEXT)[3] + b"data: {garbage\n\n")
-    expected, _ = run([BASIC_TEXT])
+    out, t = CORE.transcode(BASIC_TEXT + events(BASIC_TEXT)[3] + b"data: {garbage\n\n")
+    expected, _ = CORE.run([BASIC_TEXT])
     assert out == expected and t.error is None
 
 
@@ -320,8 +234,8 @@ def test_events_after_message_stop_are_ignored() -> None:
 
 
 def test_error_event_mid_stream() -> None:
-    out, t = transcode(ERROR_MIDSTREAM, include_usage=True, prompt_tokens=99)
-    parsed = chunks(out)
+    out, t = CORE.transcode(ERROR_MIDSTREAM, include_usage=True, prompt_tokens=99)
+    parsed = CORE.chunks(out)
     assert parsed[0]["choices"][0]["delta"] == {"role": "assistant", "content": "Once upon"}
     assert parsed[1] == {"error": t.error}
     assert len(parsed) == 2
@@ -347,8 +261,8 @@ def test_other_error_types_are_stream_errors() -> None:
         b'event: error\ndata: {"type":"error","error":{"type":"api_error",'
         b'"message":"Internal server error"}}\n\n'
     )
-    out, t = transcode(events(BASIC_TEXT)[0] + error)
-    assert chunks(out) == [{"error": t.error}]
+    out, t = CORE.transcode(events(BASIC_TEXT)[0] + error)
+    assert CORE.chunks(out) == [{"error": t.error}]
     assert (t.error["type"], t.error["code"]) == ("api_error", "upstream_stream_error")
     assert t.error["message"].startswith(
         "The upstream reported an error: Internal server error. Retry"
@@ -360,15 +274,15 @@ def test_an_error_object_without_an_event_line_is_an_error_too() -> None:
     unnamed = (
         b'data: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
     )
-    _, t = transcode(unnamed)
+    _, t = CORE.transcode(unnamed)
     assert t.error["code"] == "upstream_overloaded"
 
 
 def test_truncated_stream() -> None:
-    out, t = transcode(TRUNCATED, prompt_tokens=99)
-    assert [d.get("content") for d in deltas(out)] == ["Hello", " there"]
+    out, t = CORE.transcode(TRUNCATED, prompt_tokens=99)
+    assert [d.get("content") for d in CORE.deltas(out)] == ["Hello", " there"]
     assert t.error["code"] == "upstream_stream_truncated"
-    assert chunks(out)[-1] == {"error": t.error}
+    assert CORE.chunks(out)[-1] == {"error": t.error}
     assert t.usage == {
         "prompt_tokens": 11,
         "completion_tokens": 2,
@@ -376,10 +290,10 @@ def test_truncated_stream() -> None:
         "estimated": True,
     }
     # Cut inside an event: truncated too, not garbage.
-    _, t = transcode(BASIC_TEXT[:-20])
+    _, t = CORE.transcode(BASIC_TEXT[:-20])
     assert t.error["code"] == "upstream_stream_truncated"
     # Nothing but the opening: the gateway's prompt estimate.
-    _, t = transcode(events(TOOL_USE)[1], prompt_tokens=7)
+    _, t = CORE.transcode(events(TOOL_USE)[1], prompt_tokens=7)
     assert t.usage == {
         "prompt_tokens": 7,
         "completion_tokens": 0,
@@ -389,8 +303,8 @@ def test_truncated_stream() -> None:
 
 
 def test_a_stop_reason_without_message_stop_is_complete() -> None:
-    out, t = transcode(b"".join(events(BASIC_TEXT)[:-1]), include_usage=True)
-    expected, _ = run([BASIC_TEXT], include_usage=True)
+    out, t = CORE.transcode(b"".join(events(BASIC_TEXT)[:-1]), include_usage=True)
+    expected, _ = CORE.run([BASIC_TEXT], include_usage=True)
     assert out == expected
     assert (t.error, t.finish_reason) == (None, "stop")
 
@@ -406,17 +320,17 @@ def test_a_stop_reason_without_message_stop_is_complete() -> None:
 )
 def test_garbage_events_are_a_bad_response(data: bytes) -> None:
     head = b"".join(events(BASIC_TEXT)[:4])
-    out, t = transcode(head + b"data: " + data + b"\n\n" + events(BASIC_TEXT)[4])
-    assert [d.get("content") for d in deltas(out)] == ["Hello"]
+    out, t = CORE.transcode(head + b"data: " + data + b"\n\n" + events(BASIC_TEXT)[4])
+    assert [d.get("content") for d in CORE.deltas(out)] == ["Hello"]
     assert t.error["code"] == "upstream_bad_response"
     assert b"sk-ant-secret" not in out
 
 
 def test_abort_reports_the_usage_so_far() -> None:
-    t = StreamTranscoder("anthropic", MODEL, response_id=RESPONSE_ID, created=CREATED)
+    t = CORE.new()
     first = t.feed(b"".join(events(BASIC_TEXT)[:4]))
     tail = t.abort("The upstream went quiet; retry.", "upstream_error", "upstream_idle_timeout")
-    assert chunks(first + tail)[-1] == {"error": t.error}
+    assert CORE.chunks(first + tail)[-1] == {"error": t.error}
     assert t.error["code"] == "upstream_idle_timeout"
     assert t.usage == {
         "prompt_tokens": 11,
@@ -430,13 +344,8 @@ def test_abort_reports_the_usage_so_far() -> None:
 # --- not streaming ---------------------------------------------------------------------------
 
 
-def completion(out: bytes) -> dict[str, Any]:
-    ChatCompletion.model_validate_json(out)
-    return json.loads(out)
-
-
 def test_text_message_exact_bytes() -> None:
-    out, t = transcode(MESSAGE_TEXT, stream=False)
+    out, t = CORE.transcode(MESSAGE_TEXT, stream=False)
     assert out == (
         b'{"id":"chatcmpl-gw0004","object":"chat.completion","created":1700000000,'
         b'"model":"anthropic/claude-sonnet-4-5","choices":[{"index":0,"message":{"role":'
@@ -449,7 +358,7 @@ def test_text_message_exact_bytes() -> None:
 
 
 def test_tool_use_message() -> None:
-    out, t = transcode(MESSAGE_TOOL_USE, stream=False)
+    out, t = CORE.transcode(MESSAGE_TOOL_USE, stream=False)
     choice = completion(out)["choices"][0]
     assert choice["message"] == {
         "role": "assistant",
@@ -466,7 +375,7 @@ def test_tool_use_message() -> None:
 
 
 def test_thinking_message() -> None:
-    out, t = transcode(MESSAGE_THINKING, stream=False)
+    out, t = CORE.transcode(MESSAGE_THINKING, stream=False)
     body = completion(out)
     assert body["choices"][0]["message"] == {
         "role": "assistant",
@@ -487,7 +396,7 @@ def test_thinking_message() -> None:
 
 
 def test_a_stream_is_aggregated() -> None:
-    out, t = transcode(PARALLEL_TOOLS, stream=False)
+    out, t = CORE.transcode(PARALLEL_TOOLS, stream=False)
     message = completion(out)["choices"][0]["message"]
     assert message["content"] is None
     assert [(c["id"], c["function"]["arguments"]) for c in message["tool_calls"]] == [
@@ -495,7 +404,7 @@ def test_a_stream_is_aggregated() -> None:
         ("toolu_01B", "{}"),
     ]
     assert t.finish_reason == "tool_calls"
-    out, _ = transcode(THINKING_REFUSAL, stream=False)
+    out, _ = CORE.transcode(THINKING_REFUSAL, stream=False)
     body = completion(out)
     assert body["choices"][0]["message"]["reasoning_content"] == "Simple educ"
     assert body["choices"][0]["finish_reason"] == "content_filter"
@@ -518,14 +427,14 @@ def test_a_stream_is_aggregated() -> None:
     ],
 )
 def test_not_streaming_failures_give_the_error_envelope(body: bytes, kind: str, code: str) -> None:
-    out, t = transcode(body, stream=False)
+    out, t = CORE.transcode(body, stream=False)
     assert json.loads(out) == {"error": t.error}
     assert (t.error["type"], t.error["code"]) == (kind, code)
     assert t.done is True
 
 
 def test_error_body_quotes_the_upstream_message() -> None:
-    _, t = transcode(ERROR_BODY, stream=False)
+    _, t = CORE.transcode(ERROR_BODY, stream=False)
     assert t.error["message"].startswith(
         "The upstream reported an error: model: claude-nonexistent. Retry"
     )
@@ -533,7 +442,7 @@ def test_error_body_quotes_the_upstream_message() -> None:
 
 def test_aggregate_is_the_non_streaming_transcoder() -> None:
     for body in (MESSAGE_TOOL_USE, TOOL_USE, ERROR_BODY):
-        expected, _ = run([body], stream=False)
+        expected, _ = CORE.run([body], stream=False)
         assert (
             aggregate("anthropic", body, MODEL, response_id=RESPONSE_ID, created=CREATED)
             == expected
@@ -548,8 +457,8 @@ def test_anthropic_is_a_dialect() -> None:
 
 
 def test_options_for_raw_text_dialects_are_accepted_and_ignored() -> None:
-    plain, _ = run([TOOL_USE])
-    ignored, _ = run([TOOL_USE], stop=["Paris"], think="open", max_tokens=1, logprobs=True)
+    plain, _ = CORE.run([TOOL_USE])
+    ignored, _ = CORE.run([TOOL_USE], stop=["Paris"], think="open", max_tokens=1, logprobs=True)
     assert ignored == plain
     with pytest.raises(ValueError, match="off, auto, open"):
         StreamTranscoder("anthropic", MODEL, response_id="r", created=0, think="on")

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from sluicegate._core import DIALECTS, StreamTranscoder, aggregate
+from tests.core_harness import DONE, Transcoding, completion, frames
 
 RESPONSE_ID = "chatcmpl-gw0003"
 CREATED = 1700000000
@@ -41,11 +41,7 @@ CHAT_TOOL_BODY = fixture("chat_tool_body.json")
 CHAT_THINKING_BODY = fixture("chat_thinking_body.json")
 ERROR_BODY = fixture("error_body.json")
 
-HEAD = (
-    b'data: {"id":"chatcmpl-gw0003","object":"chat.completion.chunk","created":1700000000,'
-    b'"model":"ollama/llama3.2"'
-)
-OUTCOME = ("usage", "finish_reason", "content_emitted", "error", "done")
+CORE = Transcoding("ollama", MODEL, RESPONSE_ID, CREATED)
 
 
 def lines(stream: bytes) -> list[bytes]:
@@ -53,92 +49,20 @@ def lines(stream: bytes) -> list[bytes]:
     return stream.splitlines(keepends=True)
 
 
-def run(pieces: list[bytes], **options: Any) -> tuple[bytes, StreamTranscoder]:
-    transcoder = StreamTranscoder(
-        "ollama", MODEL, response_id=RESPONSE_ID, created=CREATED, **options
-    )
-    out = b"".join(transcoder.feed(piece) for piece in pieces) + transcoder.finish()
-    return out, transcoder
-
-
-def outcome(transcoder: StreamTranscoder) -> tuple[Any, ...]:
-    return tuple(getattr(transcoder, name) for name in OUTCOME)
-
-
-def transcode(data: bytes, **options: Any) -> tuple[bytes, StreamTranscoder]:
-    """Whole, split in two at every position, one byte at a time: all must agree byte for byte."""
-    whole, reference = run([data], **options)
-    for cut in range(len(data) + 1):
-        out, transcoder = run([data[:cut], data[cut:]], **options)
-        assert out == whole, f"split at byte {cut} changed the output"
-        assert outcome(transcoder) == outcome(reference), f"split at byte {cut}"
-    out, transcoder = run([data[i : i + 1] for i in range(len(data))], **options)
-    assert out == whole, "one byte at a time changed the output"
-    assert outcome(transcoder) == outcome(reference)
-    return whole, reference
-
-
-def frames(out: bytes) -> list[bytes]:
-    assert out.endswith(b"\n\n"), out[-40:]
-    parts = out[:-2].split(b"\n\n")
-    assert all(part.startswith(b"data: ") for part in parts), parts
-    return [part[len(b"data: ") :] for part in parts]
-
-
-def chunks(out: bytes) -> list[dict[str, Any]]:
-    """The JSON chunks of a stream (not the `[DONE]`), each checked against the OpenAI SDK's
-    chunk model (error events excepted)."""
-    body = frames(out)
-    assert body[-1] == b"[DONE]" and body.count(b"[DONE]") == 1
-    parsed = []
-    for frame in body[:-1]:
-        value = json.loads(frame)
-        if "error" not in value:
-            ChatCompletionChunk.model_validate_json(frame)
-            assert (value["id"], value["created"], value["model"]) == (RESPONSE_ID, CREATED, MODEL)
-        parsed.append(value)
-    return parsed
-
-
-def deltas(out: bytes) -> list[dict[str, Any]]:
-    """The deltas of the content chunks (not the finish, usage or error chunks)."""
-    return [
-        c["choices"][0]["delta"]
-        for c in chunks(out)
-        if c.get("choices") and c["choices"][0]["finish_reason"] is None
-    ]
-
-
-def finish_chunk(reason: str) -> bytes:
-    return (
-        HEAD
-        + b',"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"'
-        + reason.encode()
-        + b'"}]}\n\n'
-    )
-
-
-def usage_chunk(usage: bytes) -> bytes:
-    return HEAD + b',"choices":[],"usage":' + usage + b"}\n\n"
-
-
-DONE = b"data: [DONE]\n\n"
-
-
 # --- streaming -------------------------------------------------------------------------------
 
 
 def test_generate_stream_with_text_on_the_done_line_exact_bytes() -> None:
-    out, t = transcode(GENERATE_STREAM, include_usage=True)
+    out, t = CORE.transcode(GENERATE_STREAM, include_usage=True)
     usage = b'{"prompt_tokens":0,"completion_tokens":2,"total_tokens":2,"estimated":true}'
     assert out == (
-        HEAD + b',"choices":[{"index":0,"delta":{"role":"assistant","content":" question"},'
-        b'"logprobs":null,"finish_reason":null}]}\n\n'
-        + HEAD
-        + b',"choices":[{"index":0,"delta":{"content":"!"},"logprobs":null,'
-        b'"finish_reason":null}]}\n\n' + finish_chunk("stop") + usage_chunk(usage) + DONE
+        CORE.delta_chunk(b'"role":"assistant","content":" question"')
+        + CORE.delta_chunk(b'"content":"!"')
+        + CORE.finish_chunk("stop")
+        + CORE.usage_chunk(usage)
+        + DONE
     )
-    chunks(out)
+    CORE.chunks(out)
     # No counts on the done line: no prompt_eval_count is a cached prompt (0, as reported);
     # no eval_count is the lines that carried text, estimated.
     assert t.usage == {
@@ -151,29 +75,29 @@ def test_generate_stream_with_text_on_the_done_line_exact_bytes() -> None:
 
 
 def test_generate_stream_from_the_docs_keeps_every_piece() -> None:
-    out, t = transcode(GENERATE_TEXT_ON_DONE_STREAM)
-    assert [d.get("content") for d in deltas(out)] == ["That", "'", "!"]
+    out, t = CORE.transcode(GENERATE_TEXT_ON_DONE_STREAM)
+    assert [d.get("content") for d in CORE.deltas(out)] == ["That", "'", "!"]
     assert b'"usage"' not in out
     assert t.usage is not None and t.usage["completion_tokens"] == 3
 
 
 def test_chat_text_stream_with_the_metrics_only_trailer_and_no_done_reason() -> None:
-    out, t = transcode(CHAT_TEXT_STREAM, include_usage=True)
+    out, t = CORE.transcode(CHAT_TEXT_STREAM, include_usage=True)
     usage = b'{"prompt_tokens":26,"completion_tokens":282,"total_tokens":308}'
     assert out == (
-        HEAD + b',"choices":[{"index":0,"delta":{"role":"assistant","content":"The"},'
-        b'"logprobs":null,"finish_reason":null}]}\n\n'
-        + HEAD
-        + b',"choices":[{"index":0,"delta":{"content":" sky"},"logprobs":null,'
-        b'"finish_reason":null}]}\n\n' + finish_chunk("stop") + usage_chunk(usage) + DONE
+        CORE.delta_chunk(b'"role":"assistant","content":"The"')
+        + CORE.delta_chunk(b'"content":" sky"')
+        + CORE.finish_chunk("stop")
+        + CORE.usage_chunk(usage)
+        + DONE
     )
     assert t.usage == {"prompt_tokens": 26, "completion_tokens": 282, "total_tokens": 308}
     assert t.finish_reason == "stop"
 
 
 def test_chat_tool_call_gets_a_generated_id_and_finishes_with_tool_calls() -> None:
-    out, t = transcode(CHAT_TOOL_CALL_STREAM, include_usage=True)
-    parsed = chunks(out)
+    out, t = CORE.transcode(CHAT_TOOL_CALL_STREAM, include_usage=True)
+    parsed = CORE.chunks(out)
     assert len(parsed) == 3  # the call, the finish, the usage
     (call,) = parsed[0]["choices"][0]["delta"]["tool_calls"]
     assert call["id"].startswith("call_") and call["id"].endswith("_0")
@@ -193,7 +117,7 @@ def test_chat_tool_call_gets_a_generated_id_and_finishes_with_tool_calls() -> No
     }
     assert (t.finish_reason, t.content_emitted) == ("tool_calls", True)
     # Derived from the response id: stable for a response, different for another.
-    again, _ = run([CHAT_TOOL_CALL_STREAM])
+    again, _ = CORE.run([CHAT_TOOL_CALL_STREAM])
     assert json.loads(frames(again)[0])["choices"][0]["delta"]["tool_calls"][0]["id"] == call["id"]
     other = StreamTranscoder("ollama", MODEL, response_id="chatcmpl-other", created=CREATED)
     out = other.feed(CHAT_TOOL_CALL_STREAM)
@@ -201,8 +125,8 @@ def test_chat_tool_call_gets_a_generated_id_and_finishes_with_tool_calls() -> No
 
 
 def test_thinking_content_and_tool_call_stream() -> None:
-    out, t = transcode(CHAT_THINKING_TOOL_STREAM, include_usage=True)
-    assert deltas(out) == [
+    out, t = CORE.transcode(CHAT_THINKING_TOOL_STREAM, include_usage=True)
+    assert CORE.deltas(out) == [
         {"role": "assistant", "reasoning_content": "Hue is a city."},
         {"content": "Checking."},
         {
@@ -232,8 +156,8 @@ def test_tool_call_indexes_run_over_the_whole_response() -> None:
         + call % (4, b'"not json"')
         + b'{"message":{"content":""},"done":true,"done_reason":"length","eval_count":4}\n'
     )
-    out, t = transcode(stream)
-    calls = [d["tool_calls"][0] for d in deltas(out)]
+    out, t = CORE.transcode(stream)
+    calls = [d["tool_calls"][0] for d in CORE.deltas(out)]
     assert [c["index"] for c in calls] == [0, 1, 2, 3]
     assert len({c["id"] for c in calls}) == 4
     assert [c["function"]["arguments"] for c in calls] == [
@@ -248,8 +172,8 @@ def test_tool_call_indexes_run_over_the_whole_response() -> None:
 
 
 def test_a_line_with_thinking_and_content_is_two_chunks_reasoning_first() -> None:
-    out, t = transcode(CHAT_MIXED_LINE_STREAM, include_usage=True)
-    assert deltas(out) == [
+    out, t = CORE.transcode(CHAT_MIXED_LINE_STREAM, include_usage=True)
+    assert CORE.deltas(out) == [
         {"role": "assistant", "reasoning_content": "Two plus two"},
         {"reasoning_content": " is four."},
         {"content": "It is"},
@@ -261,15 +185,15 @@ def test_a_line_with_thinking_and_content_is_two_chunks_reasoning_first() -> Non
 
 
 def test_empty_lines_send_nothing_and_emit_no_content() -> None:
-    t = StreamTranscoder("ollama", MODEL, response_id=RESPONSE_ID, created=CREATED)
+    t = CORE.new()
     assert t.feed(lines(CHAT_MIXED_LINE_STREAM)[0]) == b""  # content ""
     assert t.content_emitted is False
     assert t.feed(lines(CHAT_MIXED_LINE_STREAM)[1]).count(b"data: ") == 1
 
 
 def test_logprobs() -> None:
-    out, _ = transcode(CHAT_LOGPROBS_STREAM, logprobs=True)
-    parsed = [c["choices"][0] for c in chunks(out) if c["choices"]]
+    out, _ = CORE.transcode(CHAT_LOGPROBS_STREAM, logprobs=True)
+    parsed = [c["choices"][0] for c in CORE.chunks(out) if c["choices"]]
     assert [(c["delta"], c["logprobs"]) for c in parsed[:3]] == [
         ({"role": "assistant", "reasoning_content": "greet"}, {"content": [], "refusal": None}),
         (
@@ -304,13 +228,13 @@ def test_logprobs() -> None:
             },
         ),
     ]
-    out, _ = transcode(CHAT_LOGPROBS_STREAM)
-    assert all(c["choices"][0]["logprobs"] is None for c in chunks(out) if c["choices"])
+    out, _ = CORE.transcode(CHAT_LOGPROBS_STREAM)
+    assert all(c["choices"][0]["logprobs"] is None for c in CORE.chunks(out) if c["choices"])
 
 
 def test_lines_after_done_are_ignored() -> None:
-    out, t = transcode(CHAT_TEXT_STREAM + lines(CHAT_TEXT_STREAM)[0] + b"{garbage\n")
-    expected, _ = run([CHAT_TEXT_STREAM])
+    out, t = CORE.transcode(CHAT_TEXT_STREAM + lines(CHAT_TEXT_STREAM)[0] + b"{garbage\n")
+    expected, _ = CORE.run([CHAT_TEXT_STREAM])
     assert out == expected and t.error is None
 
 
@@ -323,8 +247,8 @@ def test_lines_after_done_are_ignored() -> None:
     ],
 )
 def test_framing_variants_give_the_same_bytes(variant: Any) -> None:
-    expected, _ = transcode(CHAT_THINKING_TOOL_STREAM, include_usage=True)
-    out, _ = transcode(variant(CHAT_THINKING_TOOL_STREAM), include_usage=True)
+    expected, _ = CORE.transcode(CHAT_THINKING_TOOL_STREAM, include_usage=True)
+    out, _ = CORE.transcode(variant(CHAT_THINKING_TOOL_STREAM), include_usage=True)
     assert out == expected
 
 
@@ -332,8 +256,8 @@ def test_framing_variants_give_the_same_bytes(variant: Any) -> None:
 
 
 def test_error_line_after_text() -> None:
-    out, t = transcode(GENERATE_ERROR_STREAM, prompt_tokens=7)
-    parsed = chunks(out)
+    out, t = CORE.transcode(GENERATE_ERROR_STREAM, prompt_tokens=7)
+    parsed = CORE.chunks(out)
     assert parsed[0]["choices"][0]["delta"] == {"role": "assistant", "content": "can"}
     assert parsed[1] == {"error": t.error}
     assert len(parsed) == 2
@@ -355,22 +279,22 @@ def test_error_line_after_text() -> None:
 
 
 def test_overload_is_marked_for_a_later_retry() -> None:
-    out, t = transcode(b'{"error":"server overloaded, please retry shortly"}\n')
+    out, t = CORE.transcode(b'{"error":"server overloaded, please retry shortly"}\n')
     assert t.error["code"] == "upstream_overloaded"
     assert "retry later" in t.error["message"]
-    assert chunks(out) == [{"error": t.error}]
+    assert CORE.chunks(out) == [{"error": t.error}]
     assert t.content_emitted is False
 
 
 def test_truncated_stream() -> None:
     cut_off = b"".join(lines(CHAT_TEXT_STREAM)[:2])
-    out, t = transcode(cut_off)
-    assert [d.get("content") for d in deltas(out)] == ["The", " sky"]
+    out, t = CORE.transcode(cut_off)
+    assert [d.get("content") for d in CORE.deltas(out)] == ["The", " sky"]
     assert t.error["code"] == "upstream_stream_truncated"
-    assert chunks(out)[-1] == {"error": t.error}
+    assert CORE.chunks(out)[-1] == {"error": t.error}
     assert t.usage["estimated"] is True and t.usage["completion_tokens"] == 2
     # Cut inside the last line: truncated too, not garbage.
-    _, t = transcode(CHAT_TEXT_STREAM[:-60])
+    _, t = CORE.transcode(CHAT_TEXT_STREAM[:-60])
     assert t.error["code"] == "upstream_stream_truncated"
 
 
@@ -385,8 +309,8 @@ def test_truncated_stream() -> None:
     ],
 )
 def test_garbage_lines_are_a_bad_response(line: bytes) -> None:
-    out, t = transcode(lines(CHAT_TEXT_STREAM)[0] + line + b"\n" + lines(CHAT_TEXT_STREAM)[1])
-    assert [d.get("content") for d in deltas(out)] == ["The"]
+    out, t = CORE.transcode(lines(CHAT_TEXT_STREAM)[0] + line + b"\n" + lines(CHAT_TEXT_STREAM)[1])
+    assert [d.get("content") for d in CORE.deltas(out)] == ["The"]
     assert t.error["code"] == "upstream_bad_response"
     assert b"sk-secret" not in out
 
@@ -396,25 +320,25 @@ def test_malformed_logprobs_are_a_bad_response_only_when_asked_for() -> None:
         b'{"message":{"content":"a"},"logprobs":[{"token":"a","logprob":"high"}]}\n'
         + lines(CHAT_TEXT_STREAM)[-1]
     )
-    _, t = transcode(stream, logprobs=True)
+    _, t = CORE.transcode(stream, logprobs=True)
     assert t.error["code"] == "upstream_bad_response"
-    _, t = transcode(stream)
+    _, t = CORE.transcode(stream)
     assert t.error is None
 
 
 def test_a_line_over_the_size_limit_is_too_large() -> None:
     big = b'{"message":{"content":"' + b"x" * (16 * 1024 * 1024) + b'"}}\n'
-    out, t = run([lines(CHAT_TEXT_STREAM)[0], big[:1000], big[1000:]])
+    out, t = CORE.run([lines(CHAT_TEXT_STREAM)[0], big[:1000], big[1000:]])
     assert t.error["code"] == "upstream_bad_response"
     assert "larger than 16 MiB" in t.error["message"]
-    assert [d.get("content") for d in deltas(out)] == ["The"]
+    assert [d.get("content") for d in CORE.deltas(out)] == ["The"]
 
 
 def test_abort_reports_the_usage_so_far() -> None:
-    t = StreamTranscoder("ollama", MODEL, response_id=RESPONSE_ID, created=CREATED)
+    t = CORE.new()
     first = t.feed(lines(CHAT_TEXT_STREAM)[0])
     tail = t.abort("The upstream went quiet; retry.", "upstream_error", "upstream_idle_timeout")
-    assert chunks(first + tail)[-1] == {"error": t.error}
+    assert CORE.chunks(first + tail)[-1] == {"error": t.error}
     assert t.error["code"] == "upstream_idle_timeout"
     assert t.usage == {
         "prompt_tokens": 0,
@@ -428,13 +352,8 @@ def test_abort_reports_the_usage_so_far() -> None:
 # --- not streaming ---------------------------------------------------------------------------
 
 
-def completion(out: bytes) -> dict[str, Any]:
-    ChatCompletion.model_validate_json(out)
-    return json.loads(out)
-
-
 def test_chat_body_exact_bytes() -> None:
-    out, t = transcode(CHAT_BODY, stream=False)
+    out, t = CORE.transcode(CHAT_BODY, stream=False)
     assert out == (
         b'{"id":"chatcmpl-gw0003","object":"chat.completion","created":1700000000,'
         b'"model":"ollama/llama3.2","choices":[{"index":0,"message":{"role":"assistant",'
@@ -446,7 +365,7 @@ def test_chat_body_exact_bytes() -> None:
 
 
 def test_chat_tool_body() -> None:
-    out, t = transcode(CHAT_TOOL_BODY, stream=False)
+    out, t = CORE.transcode(CHAT_TOOL_BODY, stream=False)
     choice = completion(out)["choices"][0]
     assert choice["message"]["content"] is None
     (call,) = choice["message"]["tool_calls"]
@@ -458,14 +377,14 @@ def test_chat_tool_body() -> None:
     }
     assert choice["finish_reason"] == "tool_calls" == t.finish_reason
     # The same id as the streamed answer to the same response id would give.
-    streamed, _ = run([CHAT_TOOL_BODY])
+    streamed, _ = CORE.run([CHAT_TOOL_BODY])
     assert (
         json.loads(frames(streamed)[0])["choices"][0]["delta"]["tool_calls"][0]["id"] == call["id"]
     )
 
 
 def test_chat_thinking_body() -> None:
-    out, t = transcode(CHAT_THINKING_BODY, stream=False)
+    out, t = CORE.transcode(CHAT_THINKING_BODY, stream=False)
     body = completion(out)
     assert body["choices"][0]["message"] == {
         "role": "assistant",
@@ -484,25 +403,27 @@ def test_chat_thinking_body() -> None:
 
 
 def test_an_empty_answer_body_has_empty_content() -> None:
-    out, _ = transcode(b'{"message":{"role":"assistant","content":""},"done":true}', stream=False)
+    out, _ = CORE.transcode(
+        b'{"message":{"role":"assistant","content":""},"done":true}', stream=False
+    )
     assert completion(out)["choices"][0]["message"] == {"role": "assistant", "content": ""}
 
 
 def test_pretty_printed_body_is_one_answer() -> None:
     pretty = json.dumps(json.loads(CHAT_BODY), indent=2).encode()
-    out, _ = transcode(pretty, stream=False)
-    expected, _ = run([CHAT_BODY], stream=False)
+    out, _ = CORE.transcode(pretty, stream=False)
+    expected, _ = CORE.run([CHAT_BODY], stream=False)
     assert out == expected
 
 
 def test_ndjson_body_is_aggregated() -> None:
-    out, t = transcode(CHAT_THINKING_TOOL_STREAM, stream=False)
+    out, t = CORE.transcode(CHAT_THINKING_TOOL_STREAM, stream=False)
     message = completion(out)["choices"][0]["message"]
     assert message["reasoning_content"] == "Hue is a city."
     assert message["content"] == "Checking."
     assert message["tool_calls"][0]["id"] == "call_cy3xwkra"
     assert t.finish_reason == "tool_calls"
-    out, _ = transcode(CHAT_MIXED_LINE_STREAM, stream=False)
+    out, _ = CORE.transcode(CHAT_MIXED_LINE_STREAM, stream=False)
     message = completion(out)["choices"][0]["message"]
     assert (message["reasoning_content"], message["content"]) == (
         "Two plus two is four.",
@@ -525,7 +446,7 @@ def test_ndjson_body_is_aggregated() -> None:
     ],
 )
 def test_not_streaming_failures_give_the_error_envelope(body: bytes, code: str) -> None:
-    out, t = transcode(body, stream=False)
+    out, t = CORE.transcode(body, stream=False)
     assert json.loads(out) == {"error": t.error}
     assert t.error["code"] == code
     assert t.error["type"] == "upstream_error"
@@ -533,7 +454,7 @@ def test_not_streaming_failures_give_the_error_envelope(body: bytes, code: str) 
 
 
 def test_error_body_quotes_the_upstream_message() -> None:
-    _, t = transcode(ERROR_BODY, stream=False)
+    _, t = CORE.transcode(ERROR_BODY, stream=False)
     assert t.error["message"].startswith(
         "The upstream reported an error: model 'llama3.3' not found. Retry"
     )
@@ -541,7 +462,7 @@ def test_error_body_quotes_the_upstream_message() -> None:
 
 def test_aggregate_is_the_non_streaming_transcoder() -> None:
     for body in (CHAT_TOOL_BODY, CHAT_LOGPROBS_STREAM, ERROR_BODY):
-        expected, _ = run([body], stream=False, logprobs=True)
+        expected, _ = CORE.run([body], stream=False, logprobs=True)
         assert (
             aggregate(
                 "ollama", body, MODEL, response_id=RESPONSE_ID, created=CREATED, logprobs=True
@@ -558,8 +479,8 @@ def test_ollama_is_a_dialect() -> None:
 
 
 def test_options_for_raw_text_dialects_are_accepted_and_ignored() -> None:
-    plain, _ = run([CHAT_MIXED_LINE_STREAM])
-    ignored, _ = run([CHAT_MIXED_LINE_STREAM], stop=["It"], think="off", max_tokens=1)
+    plain, _ = CORE.run([CHAT_MIXED_LINE_STREAM])
+    ignored, _ = CORE.run([CHAT_MIXED_LINE_STREAM], stop=["It"], think="off", max_tokens=1)
     assert ignored == plain
     with pytest.raises(ValueError, match="off, auto, open"):
         StreamTranscoder("ollama", MODEL, response_id="r", created=0, think="on")

@@ -13,12 +13,13 @@ from typing import Any
 
 import orjson
 import pytest
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.chat import ChatCompletion
 
 from sluicegate._core import DIALECTS, StreamTranscoder, aggregate
 from sluicegate.chat import parse_chat_request
 from sluicegate.config import ModelSettings, ProviderConfig
 from sluicegate.providers import ModelProfile, openai
+from tests.core_harness import Transcoding, frames, outcome
 
 RESPONSE_ID = "chatcmpl-gw0001"
 CREATED = 1700000000
@@ -41,10 +42,8 @@ DEEPINFRA_STREAM = fixture("deepinfra_stream.sse")
 TGI_ERROR_STREAM = fixture("tgi_error_stream.sse")
 COMPLETION_BODY = fixture("completion.json")
 
-HEAD = (
-    b'data: {"id":"chatcmpl-gw0001","object":"chat.completion.chunk","created":1700000000,'
-    b'"model":"openai/gpt-4o"'
-)
+CORE = Transcoding("openai", MODEL, RESPONSE_ID, CREATED)
+HEAD = CORE.head
 TEXT_USAGE_CHUNK = (
     HEAD + b',"choices":[],"usage":{"prompt_tokens":14,"completion_tokens":30,"total_tokens":44,'
     b'"completion_tokens_details":{"reasoning_tokens":0}}}\n\n'
@@ -54,66 +53,13 @@ LOGPROBS_VALUE = (
     b'"top_logprobs":[]}],"refusal":null}'
 )
 
-OUTCOME = ("usage", "finish_reason", "content_emitted", "error", "done")
-
-
-def new(**options: Any) -> StreamTranscoder:
-    return StreamTranscoder("openai", MODEL, response_id=RESPONSE_ID, created=CREATED, **options)
-
-
-def run(pieces: list[bytes], **options: Any) -> tuple[bytes, StreamTranscoder]:
-    transcoder = new(**options)
-    out = b"".join(transcoder.feed(piece) for piece in pieces) + transcoder.finish()
-    return out, transcoder
-
-
-def outcome(transcoder: StreamTranscoder) -> tuple[Any, ...]:
-    return tuple(getattr(transcoder, name) for name in OUTCOME)
-
-
-def transcode(data: bytes, **options: Any) -> tuple[bytes, StreamTranscoder]:
-    """Whole, split in two at every position, one byte at a time: all must agree."""
-    whole, reference = run([data], **options)
-    for cut in range(len(data) + 1):
-        out, transcoder = run([data[:cut], data[cut:]], **options)
-        assert out == whole, f"split at byte {cut} changed the output"
-        assert outcome(transcoder) == outcome(reference), f"split at byte {cut}"
-    out, transcoder = run([data[i : i + 1] for i in range(len(data))], **options)
-    assert out == whole, "one byte at a time changed the output"
-    assert outcome(transcoder) == outcome(reference)
-    return whole, reference
-
-
-def frames(out: bytes) -> list[bytes]:
-    assert out.endswith(b"\n\n"), out[-40:]
-    parts = out[:-2].split(b"\n\n")
-    assert all(part.startswith(b"data: ") for part in parts), parts
-    return [part[len(b"data: ") :] for part in parts]
-
-
-def chunks(out: bytes) -> list[dict[str, Any]]:
-    """The JSON chunks of a stream, checked against the OpenAI SDK's own chunk model."""
-    body = frames(out)
-    assert body[-1] == b"[DONE]"
-    assert body.count(b"[DONE]") == 1
-    parsed = []
-    for frame in body[:-1]:
-        value = json.loads(frame)
-        if "error" not in value:
-            ChatCompletionChunk.model_validate_json(frame)
-            assert (value["id"], value["created"], value["model"]) == (RESPONSE_ID, CREATED, MODEL)
-            assert value["object"] == "chat.completion.chunk"
-        parsed.append(value)
-    return parsed
-
-
 # --- streaming: the recorded streams --------------------------------------------------------
 
 
 def test_text_stream_exact_bytes() -> None:
-    out, t = transcode(TEXT_STREAM, include_usage=True)
+    out, t = CORE.transcode(TEXT_STREAM, include_usage=True)
     assert out == TEXT_STREAM_OUT
-    chunks(out)
+    CORE.chunks(out)
     assert t.usage == {
         "prompt_tokens": 14,
         "completion_tokens": 30,
@@ -127,7 +73,7 @@ def test_text_stream_exact_bytes() -> None:
 
 
 def test_text_stream_without_include_usage_keeps_usage_for_accounting() -> None:
-    out, t = transcode(TEXT_STREAM)
+    out, t = CORE.transcode(TEXT_STREAM)
     assert b'"usage"' not in out
     assert TEXT_USAGE_CHUNK in TEXT_STREAM_OUT
     assert out == TEXT_STREAM_OUT.replace(TEXT_USAGE_CHUNK, b"")
@@ -135,8 +81,8 @@ def test_text_stream_without_include_usage_keeps_usage_for_accounting() -> None:
 
 
 def test_tool_call_stream_passes_fragments_through() -> None:
-    out, t = transcode(TOOL_CALL_STREAM, include_usage=True)
-    parsed = chunks(out)
+    out, t = CORE.transcode(TOOL_CALL_STREAM, include_usage=True)
+    parsed = CORE.chunks(out)
     assert len(parsed) == 8  # 7 content chunks + the usage chunk
     first_call = parsed[0]["choices"][0]["delta"]["tool_calls"][0]
     assert first_call["id"] == "call_CTf1nWJLqSeRgDqaCG27xZ74"
@@ -153,24 +99,24 @@ def test_tool_call_stream_passes_fragments_through() -> None:
 
 def test_refusal_counts_as_content_but_the_empty_first_refusal_does_not() -> None:
     first_only = REFUSAL_STREAM.split(b"\n\n", 1)[0] + b"\n\n"
-    _, t = run([first_only])
+    _, t = CORE.run([first_only])
     assert t.content_emitted is False
-    out, t = transcode(REFUSAL_STREAM)
-    assert chunks(out)[1]["choices"][0]["delta"] == {"refusal": "I'm"}
+    out, t = CORE.transcode(REFUSAL_STREAM)
+    assert CORE.chunks(out)[1]["choices"][0]["delta"] == {"refusal": "I'm"}
     assert t.content_emitted is True
     assert t.usage["prompt_tokens"] == 79
 
 
 def test_logprobs_pass_through_byte_for_byte() -> None:
-    out, t = transcode(LOGPROBS_CHUNK + b"data: [DONE]\n\n")
+    out, t = CORE.transcode(LOGPROBS_CHUNK + b"data: [DONE]\n\n")
     assert LOGPROBS_VALUE in out
     assert out.count(b"data: ") == 3  # the chunk, a synthesized finish, [DONE]
     assert t.content_emitted is True
 
 
 def test_deepinfra_usage_on_the_finish_chunk() -> None:
-    out, t = transcode(DEEPINFRA_STREAM, include_usage=True)
-    parsed = chunks(out)
+    out, t = CORE.transcode(DEEPINFRA_STREAM, include_usage=True)
+    parsed = CORE.chunks(out)
     assert [bool(c["choices"]) for c in parsed] == [True, True, True, False]
     assert all("usage" not in c for c in parsed[:3]), "usage is lifted off every forwarded chunk"
     assert parsed[2]["choices"][0]["finish_reason"] == "stop"
@@ -186,7 +132,7 @@ def test_deepinfra_usage_on_the_finish_chunk() -> None:
         "estimated_cost": 9.24e-05,
     }
     # `content: ""` on the first chunk is not content; "C" is.
-    _, first = run([DEEPINFRA_STREAM.split(b"\n\n", 1)[0] + b"\n\n"])
+    _, first = CORE.run([DEEPINFRA_STREAM.split(b"\n\n", 1)[0] + b"\n\n"])
     assert first.content_emitted is False
     assert t.content_emitted is True
 
@@ -198,7 +144,7 @@ def test_cached_tokens_zero_is_kept_and_absent_fields_stay_absent() -> None:
         b'"prompt_tokens_details":{"cached_tokens":0}}}\n\n'
         b"data: [DONE]\n\n"
     )
-    out, t = transcode(stream, include_usage=True)
+    out, t = CORE.transcode(stream, include_usage=True)
     assert b'"prompt_tokens_details":{"cached_tokens":0}}}\n\ndata: [DONE]\n\n' in out
     assert t.usage == {
         "prompt_tokens": 5,
@@ -215,7 +161,7 @@ def test_unknown_fields_keep_their_place_and_bytes() -> None:
         b'"service_tier":"default","choices":[{"index":0,"delta":{"content":"a"},'
         b'"logprobs":null,"finish_reason":"stop","extra":true}],"obfuscation":"xyz"}\n\n'
     )
-    out, _ = transcode(stream)
+    out, _ = CORE.transcode(stream)
     assert frames(out)[0] == (
         HEAD[len(b"data: ") :]
         + b',"vendor_first":{"k":[1, 2.50]},"service_tier":"default","choices":[{"index":0,'
@@ -244,14 +190,14 @@ def test_unknown_fields_keep_their_place_and_bytes() -> None:
     ],
 )
 def test_framing_variants_give_the_same_output(variant: Any) -> None:
-    out, t = transcode(variant(TEXT_STREAM), include_usage=True)
+    out, t = CORE.transcode(variant(TEXT_STREAM), include_usage=True)
     assert out == TEXT_STREAM_OUT
     assert t.usage["total_tokens"] == 44
 
 
 def test_done_goes_out_exactly_once() -> None:
     stream = TEXT_STREAM + b"data: [DONE]\n\n" + TEXT_STREAM
-    out, t = transcode(stream, include_usage=True)
+    out, t = CORE.transcode(stream, include_usage=True)
     assert out == TEXT_STREAM_OUT
     assert t.feed(b"data: [DONE]\n\n") == b""
     assert t.finish() == b""
@@ -259,8 +205,8 @@ def test_done_goes_out_exactly_once() -> None:
 
 def test_done_without_finish_reason_synthesizes_stop() -> None:
     stream = b'data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\ndata: [DONE]\n\n'
-    out, t = transcode(stream)
-    parsed = chunks(out)
+    out, t = CORE.transcode(stream)
+    parsed = CORE.chunks(out)
     assert parsed[-1] == {
         "id": RESPONSE_ID,
         "object": "chat.completion.chunk",
@@ -274,7 +220,7 @@ def test_done_without_finish_reason_synthesizes_stop() -> None:
 
 def test_finish_reason_without_done_is_a_complete_answer() -> None:
     stream = TEXT_STREAM.replace(b"data: [DONE]\n\n", b"")
-    out, t = transcode(stream, include_usage=True)
+    out, t = CORE.transcode(stream, include_usage=True)
     assert out == TEXT_STREAM_OUT
     assert t.error is None
 
@@ -285,8 +231,8 @@ def test_finish_reason_without_done_is_a_complete_answer() -> None:
 def test_truncated_stream_ends_with_an_error_event_and_done() -> None:
     # The role chunk and one content chunk, then the upstream hangs up.
     stream = b"".join(part + b"\n\n" for part in TEXT_STREAM.split(b"\n\n")[:2])
-    out, t = transcode(stream)
-    parsed = chunks(out)
+    out, t = CORE.transcode(stream)
+    parsed = CORE.chunks(out)
     assert parsed[-1] == {"error": t.error}
     assert t.error["code"] == "upstream_stream_truncated"
     assert t.error["type"] == "upstream_error"
@@ -296,13 +242,13 @@ def test_truncated_stream_ends_with_an_error_event_and_done() -> None:
 
 
 def test_stream_cut_inside_an_event_is_truncated() -> None:
-    out, t = transcode(TEXT_STREAM[:400])
-    assert len(chunks(out)) == 2  # the role chunk, then the error
+    out, t = CORE.transcode(TEXT_STREAM[:400])
+    assert len(CORE.chunks(out)) == 2  # the role chunk, then the error
     assert t.error["code"] == "upstream_stream_truncated"
 
 
 def test_empty_stream_is_truncated() -> None:
-    out, t = transcode(b": ping\n\n")
+    out, t = CORE.transcode(b": ping\n\n")
     assert frames(out)[-1] == b"[DONE]"
     assert t.error["code"] == "upstream_stream_truncated"
     assert t.content_emitted is False
@@ -314,8 +260,8 @@ def test_error_object_in_stream() -> None:
         b'data: {"error":{"message":"The server had an error","type":"server_error",'
         b'"param":null,"code":502,"internal":"x"}}\n\n'
     )
-    out, t = transcode(first + error + first)
-    parsed = chunks(out)
+    out, t = CORE.transcode(first + error + first)
+    parsed = CORE.chunks(out)
     assert len(parsed) == 2
     assert parsed[1] == {
         "error": {
@@ -330,8 +276,8 @@ def test_error_object_in_stream() -> None:
 
 
 def test_tgi_string_error_with_error_type() -> None:
-    out, t = transcode(TGI_ERROR_STREAM)
-    parsed = chunks(out)
+    out, t = CORE.transcode(TGI_ERROR_STREAM)
+    parsed = CORE.chunks(out)
     assert parsed[0]["choices"][0]["delta"]["content"] == "Both"
     assert t.error == {
         "message": "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096. "
@@ -348,10 +294,10 @@ def test_sse_error_event() -> None:
         b"event: error\n"
         b'data: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
     )
-    out, t = transcode(stream)
+    out, t = CORE.transcode(stream)
     assert t.error["type"] == "overloaded_error"
     assert t.error["message"] == "Overloaded"
-    assert chunks(out) == [{"error": t.error}]
+    assert CORE.chunks(out) == [{"error": t.error}]
 
 
 @pytest.mark.parametrize(
@@ -359,33 +305,33 @@ def test_sse_error_event() -> None:
     [b"not json sk-secret", b"[1, 2]", b'"text"', b"42", b'{"choices":[', b'{"choices":"x"}'],
 )
 def test_garbage_data_is_an_upstream_bad_response(data: bytes) -> None:
-    out, t = transcode(TEXT_STREAM.split(b"\n\n")[0] + b"\n\ndata: " + data + b"\n\n")
+    out, t = CORE.transcode(TEXT_STREAM.split(b"\n\n")[0] + b"\n\ndata: " + data + b"\n\n")
     assert t.error["code"] == "upstream_bad_response"
     assert t.error["type"] == "upstream_error"
     assert "Retry" in t.error["message"]
     assert data.decode() not in t.error["message"]
     assert b"sk-secret" not in out
-    assert len(chunks(out)) == 2
+    assert len(CORE.chunks(out)) == 2
 
 
 def test_event_larger_than_16_mib_is_refused() -> None:
-    t = new()
+    t = CORE.new()
     out = t.feed(b"data: " + b"x" * (8 << 20))
     out += t.feed(b"x" * (9 << 20))
     out += t.feed(b"\n\n" + TEXT_STREAM)
     out += t.finish()
     assert t.error["code"] == "upstream_bad_response"
     assert "16 MiB" in t.error["message"]
-    assert chunks(out) == [{"error": t.error}]
+    assert CORE.chunks(out) == [{"error": t.error}]
 
 
 def test_abort_ends_the_stream_once() -> None:
-    t = new()
+    t = CORE.new()
     first = t.feed(TEXT_STREAM.split(b"\n\n")[1] + b"\n\n")
     tail = t.abort(
         "Provider 'x' stopped sending; retry.", "upstream_error", "upstream_idle_timeout"
     )
-    assert chunks(first + tail)[-1] == {"error": t.error}
+    assert CORE.chunks(first + tail)[-1] == {"error": t.error}
     assert t.error["code"] == "upstream_idle_timeout"
     assert t.done is True
     assert t.finish() == b""
@@ -396,7 +342,7 @@ def test_abort_ends_the_stream_once() -> None:
 
 
 def test_json_body_is_rewritten() -> None:
-    out, t = transcode(b"\xef\xbb\xbf\n " + COMPLETION_BODY, stream=False)
+    out, t = CORE.transcode(b"\xef\xbb\xbf\n " + COMPLETION_BODY, stream=False)
     assert out == (
         b'{"id":"chatcmpl-gw0001","object":"chat.completion","created":1700000000,'
         b'"model":"openai/gpt-4o"' + COMPLETION_BODY[COMPLETION_BODY.index(b',"choices"') :]
@@ -410,7 +356,7 @@ def test_json_body_is_rewritten() -> None:
 
 
 def test_feed_returns_nothing_when_not_streaming() -> None:
-    t = new(stream=False)
+    t = CORE.new(stream=False)
     assert t.feed(TEXT_STREAM) == b""
     assert t.done is False
     assert t.finish() != b""
@@ -419,7 +365,7 @@ def test_feed_returns_nothing_when_not_streaming() -> None:
 
 
 def test_sse_body_is_aggregated_with_tool_calls_merged() -> None:
-    out, t = transcode(TOOL_CALL_STREAM, stream=False)
+    out, t = CORE.transcode(TOOL_CALL_STREAM, stream=False)
     completion = json.loads(out)
     ChatCompletion.model_validate_json(out)
     assert completion == {
@@ -461,11 +407,11 @@ def test_sse_body_is_aggregated_with_tool_calls_merged() -> None:
 
 
 def test_sse_body_aggregates_text_refusal_reasoning_and_logprobs() -> None:
-    out, _ = transcode(TEXT_STREAM, stream=False)
+    out, _ = CORE.transcode(TEXT_STREAM, stream=False)
     message = json.loads(out)["choices"][0]["message"]
     assert message == {"role": "assistant", "content": "I'm."}
 
-    out, _ = transcode(REFUSAL_STREAM, stream=False)
+    out, _ = CORE.transcode(REFUSAL_STREAM, stream=False)
     message = json.loads(out)["choices"][0]["message"]
     assert message == {"role": "assistant", "content": None, "refusal": "I'm"}
 
@@ -473,7 +419,7 @@ def test_sse_body_aggregates_text_refusal_reasoning_and_logprobs() -> None:
         b'data: {"choices":[{"index":0,"delta":{"content":null,"reasoning_content":"Okay"},'
         b'"logprobs":null,"finish_reason":null}]}\n\n'
     )
-    out, _ = transcode(reasoning + LOGPROBS_CHUNK + b"data: [DONE]\n\n", stream=False)
+    out, _ = CORE.transcode(reasoning + LOGPROBS_CHUNK + b"data: [DONE]\n\n", stream=False)
     choice = json.loads(out)["choices"][0]
     assert choice["message"] == {"role": "assistant", "content": "Foo", "reasoning_content": "Okay"}
     assert choice["logprobs"]["content"][0]["bytes"] == [70, 111, 111]
@@ -500,7 +446,7 @@ def test_sse_body_aggregates_text_refusal_reasoning_and_logprobs() -> None:
 def test_not_streaming_failures_give_the_error_envelope(
     body: bytes, code: str | None, kind: str
 ) -> None:
-    out, t = transcode(body, stream=False)
+    out, t = CORE.transcode(body, stream=False)
     assert json.loads(out) == {"error": t.error}
     assert t.error["code"] == code
     assert t.error["type"] == kind
@@ -510,7 +456,7 @@ def test_not_streaming_failures_give_the_error_envelope(
 
 def test_aggregate_is_the_non_streaming_transcoder() -> None:
     for body in (TOOL_CALL_STREAM, COMPLETION_BODY, b"garbage"):
-        expected, _ = run([body], stream=False)
+        expected, _ = CORE.run([body], stream=False)
         assert (
             aggregate("openai", body, MODEL, response_id=RESPONSE_ID, created=CREATED) == expected
         )
@@ -532,15 +478,15 @@ ESTIMATE_CHUNK = (
 
 def test_no_reported_usage_gets_an_estimate_in_the_closing_usage_chunk() -> None:
     assert b'"usage"' not in NO_USAGE_STREAM and NO_USAGE_STREAM.endswith(b"data: [DONE]\n\n")
-    out, t = transcode(NO_USAGE_STREAM, include_usage=True, prompt_tokens=14)
+    out, t = CORE.transcode(NO_USAGE_STREAM, include_usage=True, prompt_tokens=14)
     assert out == TEXT_STREAM_OUT.replace(TEXT_USAGE_CHUNK, ESTIMATE_CHUNK)
-    assert chunks(out)[-1]["usage"] == ESTIMATE
+    assert CORE.chunks(out)[-1]["usage"] == ESTIMATE
     assert t.usage == ESTIMATE
     assert (t.finish_reason, t.error) == ("stop", None)
 
 
 def test_the_estimate_is_recorded_when_the_client_did_not_ask_for_usage() -> None:
-    out, t = transcode(NO_USAGE_STREAM)
+    out, t = CORE.transcode(NO_USAGE_STREAM)
     assert out == TEXT_STREAM_OUT.replace(TEXT_USAGE_CHUNK, b"")
     assert t.usage == {**ESTIMATE, "prompt_tokens": 0, "total_tokens": 2}
 
@@ -548,15 +494,15 @@ def test_the_estimate_is_recorded_when_the_client_did_not_ask_for_usage() -> Non
 def test_a_stream_cut_after_content_records_the_partial_usage() -> None:
     # The role chunk and "I'm", then the upstream hangs up: one token went out.
     stream = b"".join(part + b"\n\n" for part in TEXT_STREAM.split(b"\n\n")[:2])
-    out, t = transcode(stream, include_usage=True, prompt_tokens=14)
-    assert chunks(out)[-1] == {"error": t.error}
+    out, t = CORE.transcode(stream, include_usage=True, prompt_tokens=14)
+    assert CORE.chunks(out)[-1] == {"error": t.error}
     assert b'"usage"' not in out, "a failed stream sends no usage chunk"
     assert t.error["code"] == "upstream_stream_truncated"
     assert t.usage == {**ESTIMATE, "completion_tokens": 1, "total_tokens": 15}
 
 
 def test_an_error_in_the_stream_records_the_partial_usage() -> None:
-    _, t = transcode(TGI_ERROR_STREAM, prompt_tokens=6)
+    _, t = CORE.transcode(TGI_ERROR_STREAM, prompt_tokens=6)
     assert t.error["type"] == "validation"
     assert t.usage == {
         "prompt_tokens": 6,
@@ -567,7 +513,7 @@ def test_an_error_in_the_stream_records_the_partial_usage() -> None:
 
 
 def test_abort_records_the_partial_usage() -> None:
-    t = new(include_usage=True, prompt_tokens=14)
+    t = CORE.new(include_usage=True, prompt_tokens=14)
     t.feed(NO_USAGE_STREAM[: NO_USAGE_STREAM.index(b'"content":"."')])
     assert t.usage is None, "estimated when the answer ends, not before"
     t.abort("Provider 'x' stopped sending; retry.", "upstream_error", "upstream_idle_timeout")
@@ -584,7 +530,7 @@ def test_abort_records_the_partial_usage() -> None:
     ],
 )
 def test_no_estimate_without_a_single_choice(stream: bytes) -> None:
-    _, t = transcode(stream, include_usage=True, prompt_tokens=14)
+    _, t = CORE.transcode(stream, include_usage=True, prompt_tokens=14)
     assert t.usage is None
 
 
@@ -597,15 +543,15 @@ REPORTING = [TEXT_STREAM, TOOL_CALL_STREAM, REFUSAL_STREAM, DEEPINFRA_STREAM]
 )
 def test_reported_usage_is_kept_byte_for_byte(answer: bytes, streaming: bool) -> None:
     options = {"stream": streaming, "include_usage": streaming}
-    expected, plain = run([answer], **options)
-    out, t = run([answer], prompt_tokens=999, **options)
+    expected, plain = CORE.run([answer], **options)
+    out, t = CORE.run([answer], prompt_tokens=999, **options)
     assert out == expected
     assert t.usage == plain.usage
     assert "estimated" not in t.usage
 
 
 def test_a_stream_merged_into_one_completion_gets_the_same_estimate() -> None:
-    out, t = transcode(NO_USAGE_STREAM, stream=False, prompt_tokens=14)
+    out, t = CORE.transcode(NO_USAGE_STREAM, stream=False, prompt_tokens=14)
     completion = json.loads(out)
     ChatCompletion.model_validate_json(out)
     assert completion["usage"] == ESTIMATE
@@ -616,8 +562,8 @@ def test_a_stream_merged_into_one_completion_gets_the_same_estimate() -> None:
     tool_calls = b"".join(
         event + b"\n\n" for event in TOOL_CALL_STREAM.split(b"\n\n")[:-1] if b'"usage"' not in event
     )
-    _, streamed = transcode(tool_calls, prompt_tokens=48)
-    out, merged = transcode(tool_calls, stream=False, prompt_tokens=48)
+    _, streamed = CORE.transcode(tool_calls, prompt_tokens=48)
+    out, merged = CORE.transcode(tool_calls, stream=False, prompt_tokens=48)
     assert streamed.usage == merged.usage == json.loads(out)["usage"]
     assert merged.usage == {
         "prompt_tokens": 48,
@@ -631,7 +577,7 @@ def test_a_completion_body_without_usage_gets_no_estimate() -> None:
     # One JSON body has no chunks to count; it goes out as the upstream sent it.
     body = orjson.loads(COMPLETION_BODY)
     del body["usage"]
-    out, t = transcode(orjson.dumps(body), stream=False, prompt_tokens=14)
+    out, t = CORE.transcode(orjson.dumps(body), stream=False, prompt_tokens=14)
     assert b'"usage"' not in out
     assert t.usage is None
 
@@ -693,7 +639,7 @@ def test_unknown_dialect_is_a_value_error_naming_the_known_ones() -> None:
 
 
 def test_properties_before_any_input() -> None:
-    t = new()
+    t = CORE.new()
     assert outcome(t) == (None, None, False, None, False)
     assert t.feed(b"") == b""
     assert t.feed(b': ping\n\ndata: {"cho') == b""

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from sluicegate._core import DIALECTS, StreamTranscoder, aggregate
+from tests.core_harness import Transcoding, completion, events, frames
 
 RESPONSE_ID = "chatcmpl-gw0002"
 CREATED = 1700000000
@@ -43,107 +43,15 @@ TGI_BODY = fixture("tgi_body.json")
 TGI_COMPAT_BODY = fixture("tgi_compat_body.json")
 DEEPINFRA_ERROR_BODY = fixture("deepinfra_error_body.json")
 
-HEAD = (
-    b'data: {"id":"chatcmpl-gw0002","object":"chat.completion.chunk","created":1700000000,'
-    b'"model":"deepinfra/meta-llama/Meta-Llama-3-8B-Instruct"'
-)
-OUTCOME = ("usage", "finish_reason", "content_emitted", "error", "done")
-
-
-def events(stream: bytes) -> list[bytes]:
-    """The stream's events, each with its blank line."""
-    return [part + b"\n\n" for part in stream.split(b"\n\n") if part]
-
-
-def run(
-    pieces: list[bytes], dialect: str = "deepinfra", **options: Any
-) -> tuple[bytes, StreamTranscoder]:
-    transcoder = StreamTranscoder(
-        dialect, MODEL, response_id=RESPONSE_ID, created=CREATED, **options
-    )
-    out = b"".join(transcoder.feed(piece) for piece in pieces) + transcoder.finish()
-    return out, transcoder
-
-
-def outcome(transcoder: StreamTranscoder) -> tuple[Any, ...]:
-    return tuple(getattr(transcoder, name) for name in OUTCOME)
-
-
-def frames(out: bytes) -> list[bytes]:
-    assert out.endswith(b"\n\n"), out[-40:]
-    parts = out[:-2].split(b"\n\n")
-    assert all(part.startswith(b"data: ") for part in parts), parts
-    return [part[len(b"data: ") :] for part in parts]
-
-
-def meaning(out: bytes) -> dict[str, Any]:
-    """What the client makes of a stream, whatever its chunking; checks every chunk against the
-    OpenAI SDK's chunk model on the way."""
-    body = frames(out)
-    assert body[-1] == b"[DONE]" and body.count(b"[DONE]") == 1
-    seen: dict[str, Any] = {
-        "content": "",
-        "reasoning": "",
-        "logprobs": [],
-        "finish_reason": None,
-        "usage": None,
-        "error": None,
-        "chunks": 0,
-    }
-    for frame in body[:-1]:
-        value = json.loads(frame)
-        if "error" in value:
-            seen["error"] = value["error"]
-            continue
-        ChatCompletionChunk.model_validate_json(frame)
-        assert (value["id"], value["created"], value["model"]) == (RESPONSE_ID, CREATED, MODEL)
-        if not value["choices"]:
-            seen["usage"] = value["usage"]
-            continue
-        (choice,) = value["choices"]
-        assert choice["index"] == 0
-        delta = choice["delta"]
-        seen["content"] += delta.get("content") or ""
-        seen["reasoning"] += delta.get("reasoning_content") or ""
-        if choice["logprobs"] is not None:
-            seen["logprobs"] += choice["logprobs"]["content"]
-        if choice["finish_reason"] is not None:
-            assert seen["finish_reason"] is None
-            seen["finish_reason"] = choice["finish_reason"]
-        else:
-            seen["chunks"] += 1
-    return seen
-
-
-def transcode(
-    data: bytes, dialect: str = "deepinfra", **options: Any
-) -> tuple[bytes, dict[str, Any], StreamTranscoder]:
-    """Whole, split in two at every position, one byte at a time: the meaning and the outcome
-    must agree. Returns the whole run's bytes, its meaning and its transcoder."""
-    whole, reference = run([data], dialect, **options)
-    expected = meaning(whole) if options.get("stream", True) else None
-    expected_meaning = dict(expected or {}, chunks=None)
-
-    def check(out: bytes, transcoder: StreamTranscoder, how: str) -> None:
-        if expected is None:
-            assert out == whole, how  # not streaming: one body, whatever the split
-        else:
-            assert dict(meaning(out), chunks=None) == expected_meaning, how
-        assert outcome(transcoder) == outcome(reference), how
-
-    for cut in range(len(data) + 1):
-        out, transcoder = run([data[:cut], data[cut:]], dialect, **options)
-        check(out, transcoder, f"split at byte {cut}")
-    out, transcoder = run([data[i : i + 1] for i in range(len(data))], dialect, **options)
-    check(out, transcoder, "one byte at a time")
-    return whole, expected or {}, reference
+CORE = Transcoding("deepinfra", MODEL, RESPONSE_ID, CREATED)
+HEAD = CORE.head
 
 
 # --- streaming -------------------------------------------------------------------------------
 
 
 def test_deepinfra_stream_exact_bytes() -> None:
-    out, seen, t = transcode(DEEPINFRA_STREAM, include_usage=True)
+    out, seen, t = CORE.transcode_meaning(DEEPINFRA_STREAM, include_usage=True)
     assert out == (
         HEAD
         + b',"choices":[{"index":0,"delta":{"role":"assistant","content":", where every time"},'
@@ -169,7 +77,7 @@ def test_deepinfra_stream_exact_bytes() -> None:
 
 
 def test_one_chunk_per_read_and_nothing_for_a_read_without_text() -> None:
-    t = StreamTranscoder("deepinfra", MODEL, response_id=RESPONSE_ID, created=CREATED)
+    t = CORE.new()
     outs = [t.feed(event) for event in events(DEEPINFRA_STREAM)]
     assert [out.count(b"data: ") for out in outs] == [1, 0, 1, 1, 0, 1, 2]
     assert outs[1] == b""  # a `: ping` read
@@ -178,7 +86,7 @@ def test_one_chunk_per_read_and_nothing_for_a_read_without_text() -> None:
 
 
 def test_logprobs_entries_with_bytes() -> None:
-    _, seen, _ = transcode(DEEPINFRA_STREAM, logprobs=True)
+    _, seen, _ = CORE.transcode_meaning(DEEPINFRA_STREAM, logprobs=True)
     assert seen["logprobs"] == [
         {"token": ",", "logprob": -2.65625, "bytes": [44], "top_logprobs": []},
         {"token": " where", "logprob": -0.39575195, "bytes": list(b" where"), "top_logprobs": []},
@@ -188,7 +96,7 @@ def test_logprobs_entries_with_bytes() -> None:
 
 
 def test_reasoning_split_across_tokens_goes_to_reasoning_content() -> None:
-    out, seen, t = transcode(REASONING_STREAM, think="auto", logprobs=True)
+    out, seen, t = CORE.transcode_meaning(REASONING_STREAM, think="auto", logprobs=True)
     assert seen["reasoning"] == "\nOkay, 2+2 — easy."
     assert seen["content"] == "It is 4 😀."
     assert "<think>" not in out.decode() and "</think>" not in out.decode()
@@ -207,14 +115,14 @@ def test_reasoning_split_across_tokens_goes_to_reasoning_content() -> None:
 
 
 def test_a_read_inside_the_think_tag_sends_nothing_and_emits_no_content() -> None:
-    t = StreamTranscoder("deepinfra", MODEL, response_id=RESPONSE_ID, created=CREATED)
+    t = CORE.new()
     first = events(REASONING_STREAM)[0]  # the token "<"
     assert t.feed(first) == b""
     assert t.content_emitted is False
 
 
 def test_think_off_and_open() -> None:
-    _, seen, _ = transcode(REASONING_STREAM, think="off")
+    _, seen, _ = CORE.transcode_meaning(REASONING_STREAM, think="off")
     assert seen["reasoning"] == ""
     assert seen["content"].startswith("<think>\nOkay") and "</think>\n\nIt is 4" in seen["content"]
     opened = b"".join(
@@ -225,7 +133,7 @@ def test_think_off_and_open() -> None:
         b'data: {"token": {"id": 2, "text": "", "logprob": 0, "special": true}, '
         b'"generated_text": "", "details": null}\n\n'
     )
-    _, seen, t = transcode(opened, think="open", prompt_tokens=7)
+    _, seen, t = CORE.transcode_meaning(opened, think="open", prompt_tokens=7)
     assert (seen["reasoning"], seen["content"]) == ("Let me see", "Done")
     assert t.usage == {
         "prompt_tokens": 7,
@@ -236,7 +144,7 @@ def test_think_off_and_open() -> None:
 
 
 def test_stop_string_split_over_tokens_is_trimmed_with_its_logprobs() -> None:
-    _, seen, t = transcode(TGI_STOP_STREAM, "tgi", stop=["<|eot_id|>"], logprobs=True)
+    _, seen, t = CORE.transcode_meaning(TGI_STOP_STREAM, "tgi", stop=["<|eot_id|>"], logprobs=True)
     assert seen["content"] == "Hello!"
     assert [e["token"] for e in seen["logprobs"]] == ["Hello", "!"]
     assert seen["logprobs"][1]["top_logprobs"] == [
@@ -246,18 +154,20 @@ def test_stop_string_split_over_tokens_is_trimmed_with_its_logprobs() -> None:
     assert t.finish_reason == "stop"
     assert t.usage == {"prompt_tokens": 9, "completion_tokens": 5, "total_tokens": 14}
     # Without the stop string the text is TGI's, stop string included.
-    _, seen, _ = transcode(TGI_STOP_STREAM, "tgi")
+    _, seen, _ = CORE.transcode_meaning(TGI_STOP_STREAM, "tgi")
     assert seen["content"] == "Hello!<|eot_id|>"
 
 
 def test_held_back_stop_prefix_is_released_when_it_cannot_match() -> None:
     stream = TGI_STOP_STREAM.replace(b'"_id|>"', b'"_ok"')
-    _, seen, _ = transcode(stream, "tgi", stop=["<|eot_id|>"])
+    _, seen, _ = CORE.transcode_meaning(stream, "tgi", stop=["<|eot_id|>"])
     assert seen["content"] == "Hello!<|eot_ok"
 
 
 def test_tgi_compact_framing_without_done() -> None:
-    _, seen, t = transcode(TGI_COMPACT_STREAM, "tgi", include_usage=True, prompt_tokens=40)
+    _, seen, t = CORE.transcode_meaning(
+        TGI_COMPACT_STREAM, "tgi", include_usage=True, prompt_tokens=40
+    )
     assert seen["content"] == " Deep Learning."
     assert seen["finish_reason"] == "stop"
     # No details: the tokens seen and the gateway's prompt estimate, marked as estimated.
@@ -268,7 +178,7 @@ def test_tgi_compact_framing_without_done() -> None:
         "estimated": True,
     }
     assert seen["usage"] == t.usage == expected_usage
-    _, _, t = transcode(TGI_COMPACT_STREAM, "tgi")
+    _, _, t = CORE.transcode_meaning(TGI_COMPACT_STREAM, "tgi")
     assert t.usage == {
         "prompt_tokens": 0,
         "completion_tokens": 3,
@@ -278,16 +188,16 @@ def test_tgi_compact_framing_without_done() -> None:
 
 
 def test_done_after_the_final_event_changes_nothing() -> None:
-    out, seen, t = transcode(TGI_HF_STREAM, "tgi")
+    out, seen, t = CORE.transcode_meaning(TGI_HF_STREAM, "tgi")
     assert seen["content"] == " trying to"
     assert t.finish_reason == "stop" and t.error is None
-    without_done, _ = run([TGI_HF_STREAM.replace(b"data: [DONE]\n\n", b"")], "tgi")
+    without_done, _ = CORE.run([TGI_HF_STREAM.replace(b"data: [DONE]\n\n", b"")], "tgi")
     assert out == without_done
 
 
 def test_done_before_a_final_event_ends_the_answer() -> None:
     stream = b"".join(events(DEEPINFRA_STREAM)[:-1]) + b"data: [DONE]\n\n"
-    _, seen, t = transcode(stream, stop=["time"])
+    _, seen, t = CORE.transcode_meaning(stream, stop=["time"])
     assert seen["content"] == ", where every "
     assert seen["finish_reason"] == "stop"
     assert t.error is None
@@ -305,14 +215,16 @@ def test_special_tokens_are_never_shown() -> None:
         b'"text": " time", "logprob": -0.1385498, "special": false',
         (b'"text": "<|eot_id|>", "logprob": -0.1385498, "special": true'),
     )
-    _, seen, _ = transcode(stream, logprobs=True)
+    _, seen, _ = CORE.transcode_meaning(stream, logprobs=True)
     assert seen["content"] == ", where every"
     assert len(seen["logprobs"]) == 3
 
 
 def test_bytes_after_the_final_event_are_ignored() -> None:
-    out, _, _ = transcode(DEEPINFRA_STREAM + events(DEEPINFRA_STREAM)[0] + b"data: {garbage\n\n")
-    expected, _ = run([DEEPINFRA_STREAM])
+    out, _, _ = CORE.transcode_meaning(
+        DEEPINFRA_STREAM + events(DEEPINFRA_STREAM)[0] + b"data: {garbage\n\n"
+    )
+    expected, _ = CORE.run([DEEPINFRA_STREAM])
     assert out == expected
 
 
@@ -326,8 +238,8 @@ def test_bytes_after_the_final_event_are_ignored() -> None:
     ],
 )
 def test_framing_variants_mean_the_same(variant: Any) -> None:
-    _, expected, _ = transcode(DEEPINFRA_STREAM, include_usage=True)
-    _, seen, _ = transcode(variant(DEEPINFRA_STREAM), include_usage=True)
+    _, expected, _ = CORE.transcode_meaning(DEEPINFRA_STREAM, include_usage=True)
+    _, seen, _ = CORE.transcode_meaning(variant(DEEPINFRA_STREAM), include_usage=True)
     assert seen == expected
 
 
@@ -335,7 +247,7 @@ def test_framing_variants_mean_the_same(variant: Any) -> None:
 
 
 def test_deepinfra_error_event_after_text() -> None:
-    _, seen, t = transcode(DEEPINFRA_ERROR_STREAM)
+    _, seen, t = CORE.transcode_meaning(DEEPINFRA_ERROR_STREAM)
     assert seen["content"] == ", where"  # " every" after the error is ignored
     assert seen["finish_reason"] is None
     assert seen["error"] == t.error
@@ -349,7 +261,7 @@ def test_deepinfra_error_event_after_text() -> None:
 
 
 def test_tgi_error_event() -> None:
-    _, seen, t = transcode(TGI_ERROR_STREAM, "tgi")
+    _, seen, t = CORE.transcode_meaning(TGI_ERROR_STREAM, "tgi")
     assert seen["content"] == " Deep"
     assert t.error["code"] == "upstream_stream_error"
     assert t.error["message"].startswith(
@@ -360,7 +272,7 @@ def test_tgi_error_event() -> None:
 
 def test_overloaded_is_marked_for_a_later_retry() -> None:
     stream = b'data:{"error":"Model is overloaded","error_type":"overloaded"}\n\n'
-    _, seen, t = transcode(stream, "tgi")
+    _, seen, t = CORE.transcode_meaning(stream, "tgi")
     assert t.error["code"] == "upstream_overloaded"
     assert seen["error"] == t.error
     assert t.content_emitted is False
@@ -369,7 +281,7 @@ def test_overloaded_is_marked_for_a_later_retry() -> None:
 def test_error_releases_the_text_held_back_first() -> None:
     held = events(TGI_STOP_STREAM)[:3]  # "Hello" "!" "<|": "<|" may start the stop string
     error = b'data:{"error":"boom","error_type":"generation"}\n\n'
-    out, seen, _ = transcode(b"".join(held) + error, "tgi", stop=["<|eot_id|>"])
+    out, seen, _ = CORE.transcode_meaning(b"".join(held) + error, "tgi", stop=["<|eot_id|>"])
     assert seen["content"] == "Hello!<|"
     assert seen["error"]["message"].startswith(
         'The upstream reported an error of type "generation"'
@@ -379,7 +291,7 @@ def test_error_releases_the_text_held_back_first() -> None:
 
 def test_truncated_stream_releases_pending_text_then_errors() -> None:
     cut_off = b"".join(events(TGI_STOP_STREAM)[:4])  # ... "<|" "eot", no final event
-    _, seen, t = transcode(cut_off, "tgi", stop=["<|eot_id|>"], logprobs=True)
+    _, seen, t = CORE.transcode_meaning(cut_off, "tgi", stop=["<|eot_id|>"], logprobs=True)
     assert seen["content"] == "Hello!<|eot"
     assert [e["token"] for e in seen["logprobs"]] == ["Hello", "!", "<|", "eot"]
     assert t.error["code"] == "upstream_stream_truncated"
@@ -388,7 +300,7 @@ def test_truncated_stream_releases_pending_text_then_errors() -> None:
 
 
 def test_stream_cut_inside_an_event_is_truncated_not_garbage() -> None:
-    _, seen, t = transcode(DEEPINFRA_STREAM[:-60])
+    _, seen, t = CORE.transcode_meaning(DEEPINFRA_STREAM[:-60])
     assert seen["content"] == ", where every time"
     assert t.error["code"] == "upstream_stream_truncated"
 
@@ -398,19 +310,17 @@ def test_stream_cut_inside_an_event_is_truncated_not_garbage() -> None:
     [b"not json sk-secret", b"[1, 2]", b'{"token": {"text": 5}}', b'{"token": "x"}'],
 )
 def test_unparseable_events_are_a_bad_response(data: bytes) -> None:
-    out, seen, t = transcode(events(DEEPINFRA_STREAM)[0] + b"data: " + data + b"\n\n")
+    out, seen, t = CORE.transcode_meaning(events(DEEPINFRA_STREAM)[0] + b"data: " + data + b"\n\n")
     assert seen["content"] == ","
     assert t.error["code"] == "upstream_bad_response"
     assert b"sk-secret" not in out
 
 
 def test_abort_releases_pending_text_first() -> None:
-    t = StreamTranscoder(
-        "tgi", MODEL, response_id=RESPONSE_ID, created=CREATED, stop=["<|eot_id|>"]
-    )
+    t = CORE.new("tgi", stop=["<|eot_id|>"])
     first = t.feed(b"".join(events(TGI_STOP_STREAM)[:3]))
     tail = t.abort("The upstream went quiet; retry.", "upstream_error", "upstream_idle_timeout")
-    seen = meaning(first + tail)
+    seen = CORE.meaning(first + tail)
     assert seen["content"] == "Hello!<|"
     assert t.error["code"] == "upstream_idle_timeout"
 
@@ -418,13 +328,8 @@ def test_abort_releases_pending_text_first() -> None:
 # --- not streaming ---------------------------------------------------------------------------
 
 
-def completion(out: bytes) -> dict[str, Any]:
-    ChatCompletion.model_validate_json(out)
-    return json.loads(out)
-
-
 def test_deepinfra_body() -> None:
-    out, _, t = transcode(DEEPINFRA_BODY, stream=False)
+    out, _, t = CORE.transcode_meaning(DEEPINFRA_BODY, stream=False)
     assert out == (
         b'{"id":"chatcmpl-gw0002","object":"chat.completion","created":1700000000,'
         b'"model":"deepinfra/meta-llama/Meta-Llama-3-8B-Instruct","choices":[{"index":0,'
@@ -441,13 +346,15 @@ def test_deepinfra_body() -> None:
 
 def test_body_finish_reason_is_inferred_from_max_tokens() -> None:
     for max_tokens, reason in [(25, "length"), (24, "length"), (26, "stop"), (None, "stop")]:
-        out, _, t = transcode(DEEPINFRA_BODY, stream=False, max_tokens=max_tokens)
+        out, _, t = CORE.transcode_meaning(DEEPINFRA_BODY, stream=False, max_tokens=max_tokens)
         assert completion(out)["choices"][0]["finish_reason"] == reason
         assert t.finish_reason == reason
 
 
 def test_deepinfra_body_with_two_results() -> None:
-    out, _, t = transcode(DEEPINFRA_BODY_TWO, stream=False, stop=["<|eot_id|>"], max_tokens=4)
+    out, _, t = CORE.transcode_meaning(
+        DEEPINFRA_BODY_TWO, stream=False, stop=["<|eot_id|>"], max_tokens=4
+    )
     body = completion(out)
     assert [c["message"] for c in body["choices"]] == [
         {"role": "assistant", "content": "Yes.", "reasoning_content": "short"},
@@ -465,7 +372,9 @@ def test_deepinfra_body_with_two_results() -> None:
 
 
 def test_tgi_body_with_logprobs() -> None:
-    out, _, t = transcode(TGI_BODY, "tgi", stream=False, logprobs=True, prompt_tokens=6)
+    out, _, t = CORE.transcode_meaning(
+        TGI_BODY, "tgi", stream=False, logprobs=True, prompt_tokens=6
+    )
     choice = completion(out)["choices"][0]
     assert choice["message"] == {
         "role": "assistant",
@@ -482,12 +391,14 @@ def test_tgi_body_with_logprobs() -> None:
         "total_tokens": 16,
         "estimated": True,
     }
-    out, _, _ = transcode(TGI_BODY, "tgi", stream=False)
+    out, _, _ = CORE.transcode_meaning(TGI_BODY, "tgi", stream=False)
     assert completion(out)["choices"][0]["logprobs"] is None
 
 
 def test_tgi_compat_array_body() -> None:
-    out, _, t = transcode(TGI_COMPAT_BODY, "tgi", stream=False, stop=["</s>"], logprobs=True)
+    out, _, t = CORE.transcode_meaning(
+        TGI_COMPAT_BODY, "tgi", stream=False, stop=["</s>"], logprobs=True
+    )
     choice = completion(out)["choices"][0]
     assert choice["message"]["content"] == "Paris."
     assert [e["token"] for e in choice["logprobs"]["content"]] == ["Paris", "."]
@@ -496,7 +407,7 @@ def test_tgi_compat_array_body() -> None:
 
 
 def test_sse_body_is_aggregated() -> None:
-    out, _, t = transcode(REASONING_STREAM, stream=False)
+    out, _, t = CORE.transcode_meaning(REASONING_STREAM, stream=False)
     body = completion(out)
     assert body["choices"][0]["message"] == {
         "role": "assistant",
@@ -521,7 +432,7 @@ def test_sse_body_is_aggregated() -> None:
     ],
 )
 def test_not_streaming_failures_give_the_error_envelope(body: bytes, code: str) -> None:
-    out, _, t = transcode(body, stream=False)
+    out, _, t = CORE.transcode_meaning(body, stream=False)
     assert json.loads(out) == {"error": t.error}
     assert t.error["code"] == code
     assert t.error["type"] == "upstream_error"
@@ -531,7 +442,7 @@ def test_not_streaming_failures_give_the_error_envelope(body: bytes, code: str) 
 def test_aggregate_is_the_non_streaming_transcoder() -> None:
     options = {"stop": ["<|eot_id|>"], "think": "auto", "logprobs": True, "max_tokens": 4}
     for body in (DEEPINFRA_BODY_TWO, REASONING_STREAM, DEEPINFRA_ERROR_BODY):
-        expected, _ = run([body], stream=False, **options)
+        expected, _ = CORE.run([body], stream=False, **options)
         assert (
             aggregate("deepinfra", body, MODEL, response_id=RESPONSE_ID, created=CREATED, **options)
             == expected
@@ -559,8 +470,8 @@ def test_openai_accepts_and_ignores_the_generation_options() -> None:
         b'data: {"choices":[{"index":0,"delta":{"content":"<think>a</think>STOP"},'
         b'"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n'
     )
-    plain, _ = run([stream], "openai")
-    with_options, _ = run(
+    plain, _ = CORE.run([stream], "openai")
+    with_options, _ = CORE.run(
         [stream],
         "openai",
         logprobs=True,

@@ -15,111 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.chat import ChatCompletion
 
 from sluicegate._core import StreamTranscoder, aggregate
+from tests.core_harness import Transcoding, events
 
 RESPONSE_ID = "chatcmpl-tools01"
 CREATED = 1700000000
 MODEL = "deepinfra/Qwen/Qwen2.5-72B-Instruct"
 FIXTURES = Path(__file__).parent / "fixtures" / "tool_calls"
-OUTCOME = ("usage", "finish_reason", "content_emitted", "error", "done")
+CORE = Transcoding("deepinfra", MODEL, RESPONSE_ID, CREATED)
 
 
 def fixture(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
-
-
-def events(stream: bytes) -> list[bytes]:
-    return [part + b"\n\n" for part in stream.split(b"\n\n") if part]
-
-
-def run(
-    pieces: list[bytes], dialect: str = "deepinfra", **options: Any
-) -> tuple[bytes, StreamTranscoder]:
-    transcoder = StreamTranscoder(
-        dialect, MODEL, response_id=RESPONSE_ID, created=CREATED, **options
-    )
-    out = b"".join(transcoder.feed(piece) for piece in pieces) + transcoder.finish()
-    return out, transcoder
-
-
-def meaning(out: bytes) -> dict[str, Any]:
-    """What a client makes of the stream; checks each chunk against the SDK's model and that a
-    call's id, type and name come only in its first piece."""
-    assert out.endswith(b"\n\n")
-    body = [part.removeprefix(b"data: ") for part in out[:-2].split(b"\n\n")]
-    assert body[-1] == b"[DONE]" and body.count(b"[DONE]") == 1
-    seen: dict[str, Any] = {
-        "content": "",
-        "reasoning": "",
-        "calls": [],
-        "logprobs": [],
-        "finish_reason": None,
-        "usage": None,
-        "error": None,
-    }
-    for frame in body[:-1]:
-        value = json.loads(frame)
-        if "error" in value:
-            seen["error"] = value["error"]
-            continue
-        ChatCompletionChunk.model_validate_json(frame)
-        if not value["choices"]:
-            seen["usage"] = value["usage"]
-            continue
-        (choice,) = value["choices"]
-        delta = choice["delta"]
-        seen["content"] += delta.get("content") or ""
-        seen["reasoning"] += delta.get("reasoning_content") or ""
-        for piece in delta.get("tool_calls") or []:
-            calls = seen["calls"]
-            if piece["index"] == len(calls):
-                assert set(piece) == {"index", "id", "type", "function"}, piece
-                calls.append(
-                    {
-                        "id": piece["id"],
-                        "type": piece["type"],
-                        "name": piece["function"]["name"],
-                        "arguments": piece["function"]["arguments"],
-                    }
-                )
-            else:
-                assert piece["index"] == len(calls) - 1, "pieces of the open call only"
-                assert set(piece) == {"index", "function"}, piece
-                assert set(piece["function"]) == {"arguments"}, piece
-                calls[-1]["arguments"] += piece["function"]["arguments"]
-        if choice["logprobs"] is not None:
-            seen["logprobs"] += choice["logprobs"]["content"]
-        if choice["finish_reason"] is not None:
-            assert seen["finish_reason"] is None
-            seen["finish_reason"] = choice["finish_reason"]
-    return seen
-
-
-def transcode(
-    data: bytes, dialect: str = "deepinfra", **options: Any
-) -> tuple[bytes, dict[str, Any], StreamTranscoder]:
-    """Whole, every two-way split, byte by byte: the same meaning and outcome."""
-    whole, reference = run([data], dialect, **options)
-    streaming = options.get("stream", True)
-    expected = meaning(whole) if streaming else None
-
-    def check(out: bytes, transcoder: StreamTranscoder, how: str) -> None:
-        if expected is None:
-            assert out == whole, how
-        else:
-            assert meaning(out) == expected, how
-        assert tuple(getattr(transcoder, n) for n in OUTCOME) == tuple(
-            getattr(reference, n) for n in OUTCOME
-        ), how
-
-    for cut in range(len(data) + 1):
-        out, transcoder = run([data[:cut], data[cut:]], dialect, **options)
-        check(out, transcoder, f"split at byte {cut}")
-    out, transcoder = run([data[i : i + 1] for i in range(len(data))], dialect, **options)
-    check(out, transcoder, "one byte at a time")
-    return whole, expected or {}, reference
 
 
 def call(name: str, arguments: str, index: int) -> dict[str, Any]:
@@ -147,7 +56,9 @@ def assert_json_objects(calls: list[dict[str, Any]]) -> None:
 
 
 def test_hermes_stream_exact_bytes_and_meaning() -> None:
-    out, seen, t = transcode(fixture("hermes_stream.sse"), tools="hermes", include_usage=True)
+    out, seen, t = CORE.transcode_meaning(
+        fixture("hermes_stream.sse"), tools="hermes", include_usage=True
+    )
     head = (
         b'data: {"id":"chatcmpl-tools01","object":"chat.completion.chunk","created":1700000000,'
         b'"model":"deepinfra/Qwen/Qwen2.5-72B-Instruct","choices":[{"index":0,"delta":'
@@ -176,9 +87,7 @@ def test_hermes_stream_exact_bytes_and_meaning() -> None:
 
 
 def test_hermes_one_event_per_read_streams_the_arguments() -> None:
-    t = StreamTranscoder(
-        "deepinfra", MODEL, response_id=RESPONSE_ID, created=CREATED, tools="hermes"
-    )
+    t = CORE.new(tools="hermes")
     deltas = []
     for event in events(fixture("hermes_stream.sse"))[:-1]:  # the token events, not the final
         out = t.feed(event)
@@ -203,14 +112,16 @@ def test_hermes_one_event_per_read_streams_the_arguments() -> None:
 
 
 def test_llama3_stream() -> None:
-    _, seen, t = transcode(fixture("llama3_stream.sse"), "tgi", tools="llama3")
+    _, seen, t = CORE.transcode_meaning(fixture("llama3_stream.sse"), "tgi", tools="llama3")
     assert seen["content"] == ""
     assert seen["calls"] == [call("get_weather", '{"city": "Paris", "when": {"day": "today"}}', 0)]
     assert seen["finish_reason"] == "tool_calls" == t.finish_reason
 
 
 def test_deepseek_stream_with_multibyte_markers() -> None:
-    _, seen, t = transcode(fixture("deepseek_stream.sse"), tools="deepseek", logprobs=True)
+    _, seen, t = CORE.transcode_meaning(
+        fixture("deepseek_stream.sse"), tools="deepseek", logprobs=True
+    )
     assert seen["content"] == "Let me look."
     assert seen["calls"] == [
         call("get_weather", '{"city": "東京"}', 0),
@@ -223,7 +134,7 @@ def test_deepseek_stream_with_multibyte_markers() -> None:
 
 
 def test_mistral_stream() -> None:
-    _, seen, _ = transcode(fixture("mistral_stream.sse"), tools="mistral")
+    _, seen, _ = CORE.transcode_meaning(fixture("mistral_stream.sse"), tools="mistral")
     assert seen["content"] == ""
     assert seen["calls"] == [
         call("get_weather", '{"city": "Paris"}', 0),
@@ -233,7 +144,7 @@ def test_mistral_stream() -> None:
 
 
 def test_think_stop_and_tools_together() -> None:
-    _, seen, t = transcode(
+    _, seen, t = CORE.transcode_meaning(
         fixture("hermes_think_stop_stream.sse"),
         tools="hermes",
         think="auto",
@@ -253,14 +164,14 @@ def test_think_stop_and_tools_together() -> None:
 
 
 def test_malformed_markup_is_given_back_as_content() -> None:
-    _, seen, t = transcode(fixture("hermes_malformed_stream.sse"), tools="hermes")
+    _, seen, t = CORE.transcode_meaning(fixture("hermes_malformed_stream.sse"), tools="hermes")
     assert seen["content"] == "Sure. <tool_call>\nnot json</tool_call>"
     assert seen["calls"] == []
     assert t.finish_reason == "stop"
 
 
 def test_a_call_cut_off_by_max_tokens_ends_with_valid_arguments() -> None:
-    _, seen, t = transcode(fixture("hermes_cut_stream.sse"), tools="hermes")
+    _, seen, t = CORE.transcode_meaning(fixture("hermes_cut_stream.sse"), tools="hermes")
     assert seen["calls"] == [call("search", '{"q": "rust serde", "limit": 1}', 0)]
     assert seen["content"] == ""
     assert t.finish_reason == "length"
@@ -268,7 +179,7 @@ def test_a_call_cut_off_by_max_tokens_ends_with_valid_arguments() -> None:
 
 def test_a_stream_cut_inside_markup_releases_it() -> None:
     held = b"".join(events(fixture("hermes_stream.sse"))[:9])  # ... "<tool" "_c" "all>\n{"" "name"
-    _, seen, t = transcode(held, tools="hermes")
+    _, seen, t = CORE.transcode_meaning(held, tools="hermes")
     assert seen["content"] == 'Let me check both.\n<tool_call>\n{"name'
     assert seen["calls"] == []
     assert t.error["code"] == "upstream_stream_truncated"
@@ -276,7 +187,7 @@ def test_a_stream_cut_inside_markup_releases_it() -> None:
 
 def test_done_without_a_final_event_still_finishes_with_tool_calls() -> None:
     stream = b"".join(events(fixture("llama3_stream.sse"))[:-1]) + b"data: [DONE]\n\n"
-    _, seen, t = transcode(stream, tools="llama3")
+    _, seen, t = CORE.transcode_meaning(stream, tools="llama3")
     assert seen["calls"][0]["name"] == "get_weather"
     assert_json_objects(seen["calls"])
     assert seen["finish_reason"] == "tool_calls"
@@ -305,7 +216,7 @@ def test_text_that_looks_like_markup_is_content(tools: str, texts: list[str]) ->
         b'data: {"token": {"id": 2, "text": "", "logprob": 0, "special": true}, '
         b'"generated_text": "", "details": {"finish_reason": "eos_token"}}\n\n'
     )
-    _, seen, t = transcode(stream, tools=tools)
+    _, seen, t = CORE.transcode_meaning(stream, tools=tools)
     assert seen["content"] == "".join(texts)
     assert seen["calls"] == []
     assert t.finish_reason == "stop"
@@ -313,8 +224,8 @@ def test_text_that_looks_like_markup_is_content(tools: str, texts: list[str]) ->
 
 def test_without_tools_nothing_changes() -> None:
     stream = fixture("hermes_stream.sse")
-    plain, _ = run([stream])
-    explicit, _ = run([stream], tools=None)
+    plain, _ = CORE.run([stream])
+    explicit, _ = CORE.run([stream], tools=None)
     assert plain == explicit
     assert b"<tool_call>" in plain
 
@@ -323,7 +234,7 @@ def test_without_tools_nothing_changes() -> None:
 
 
 def test_body_gives_message_tool_calls() -> None:
-    out, _, t = transcode(fixture("hermes_body.json"), stream=False, tools="hermes")
+    out, _, t = CORE.transcode_meaning(fixture("hermes_body.json"), stream=False, tools="hermes")
     ChatCompletion.model_validate_json(out)
     choice = json.loads(out)["choices"][0]
     assert choice["message"] == {
@@ -342,7 +253,7 @@ def test_body_gives_message_tool_calls() -> None:
 
 def test_aggregated_stream_matches_the_stream() -> None:
     data = fixture("deepseek_stream.sse")
-    _, seen, _ = transcode(data, tools="deepseek")
+    _, seen, _ = CORE.transcode_meaning(data, tools="deepseek")
     body = aggregate(
         "deepinfra", data, MODEL, response_id=RESPONSE_ID, created=CREATED, tools="deepseek"
     )
@@ -379,6 +290,6 @@ def test_unknown_format_is_a_value_error_naming_the_four() -> None:
     ],
 )
 def test_other_dialects_accept_and_ignore_it(dialect: str, stream: bytes) -> None:
-    plain, _ = run([stream], dialect)
-    with_tools, _ = run([stream], dialect, tools="hermes")
+    plain, _ = CORE.run([stream], dialect)
+    with_tools, _ = CORE.run([stream], dialect, tools="hermes")
     assert with_tools == plain

@@ -20,6 +20,7 @@ from sluicegate._core import ChatTemplate
 from sluicegate.config import ProviderConfig
 from sluicegate.simulator.script import token_text
 from tests.conftest import Simulator, running_gateway
+from tests.openai_streams import stream_parts
 
 LLAMA = "meta-llama/Meta-Llama-3.1-8B-Instruct"
 MODEL = f"deepinfra/{LLAMA}"
@@ -54,17 +55,6 @@ def last_native_request(sim: Simulator) -> dict[str, Any]:
     requests = httpx.get(f"{sim.base_url}/sim/requests", timeout=10).json()["requests"]
     native = [r for r in requests if r["path"].startswith("/v1/inference/")]
     return native[-1]
-
-
-def stream_parts(client: openai.OpenAI, **kwargs: Any) -> tuple[str, str, list[Any]]:
-    chunks = list(client.chat.completions.create(stream=True, **kwargs))
-    content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    reasoning = "".join(
-        (c.choices[0].delta.model_extra or {}).get("reasoning_content") or ""
-        for c in chunks
-        if c.choices
-    )
-    return content, reasoning, chunks
 
 
 def test_stream_text_usage_and_cost(client: openai.OpenAI, simulator: Simulator) -> None:

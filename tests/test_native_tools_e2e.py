@@ -13,6 +13,7 @@ import pytest
 
 from sluicegate.config import ProviderConfig
 from tests.conftest import Simulator, running_gateway
+from tests.openai_streams import streamed_calls
 
 # One model per tool-call format, all served by the simulator's DeepInfra-native endpoint.
 MODELS = {
@@ -49,29 +50,10 @@ def client(simulator: Simulator) -> Iterator[openai.OpenAI]:
         yield openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=30)
 
 
-def streamed(client: openai.OpenAI, **kwargs: Any) -> tuple[str, list[dict[str, str]], str]:
-    content = ""
-    calls: dict[int, dict[str, str]] = {}
-    finish = ""
-    for chunk in client.chat.completions.create(stream=True, **kwargs):
-        if not chunk.choices:
-            continue
-        choice = chunk.choices[0]
-        content += choice.delta.content or ""
-        for call in choice.delta.tool_calls or []:
-            entry = calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
-            entry["id"] += call.id or ""
-            if call.function:
-                entry["name"] += call.function.name or ""
-                entry["arguments"] += call.function.arguments or ""
-        finish = choice.finish_reason or finish
-    return content, [calls[i] for i in sorted(calls)], finish
-
-
 @pytest.mark.parametrize("family", sorted(MODELS))
 def test_a_tool_call_streamed_and_not(client: openai.OpenAI, family: str) -> None:
     messages = [{"role": "user", "content": "Weather in Paris? #sim tool=1"}]
-    content, calls, finish = streamed(
+    content, calls, finish = streamed_calls(
         client, model=MODELS[family], messages=messages, tools=[WEATHER, CLOCK]
     )
     assert finish == "tool_calls"
@@ -97,7 +79,7 @@ def test_a_tool_call_streamed_and_not(client: openai.OpenAI, family: str) -> Non
 @pytest.mark.parametrize("family", ["hermes", "llama3", "mistral"])
 def test_parallel_calls_get_distinct_indices(client: openai.OpenAI, family: str) -> None:
     messages = [{"role": "user", "content": "Weather and time? #sim tool=1 parallel=1"}]
-    _, calls, finish = streamed(
+    _, calls, finish = streamed_calls(
         client, model=MODELS[family], messages=messages, tools=[WEATHER, CLOCK]
     )
     assert finish == "tool_calls"
@@ -108,14 +90,18 @@ def test_parallel_calls_get_distinct_indices(client: openai.OpenAI, family: str)
 
 def test_text_before_a_call_stays_content(client: openai.OpenAI) -> None:
     messages = [{"role": "user", "content": "Weather? #sim tool=1 text_before=1 tokens=3"}]
-    content, calls, _ = streamed(client, model=MODELS["hermes"], messages=messages, tools=[WEATHER])
+    content, calls, _ = streamed_calls(
+        client, model=MODELS["hermes"], messages=messages, tools=[WEATHER]
+    )
     assert content.strip() == "The quick brown"
     assert [c["name"] for c in calls] == ["get_weather"]
 
 
 def test_malformed_markup_is_given_back_as_content(client: openai.OpenAI) -> None:
     messages = [{"role": "user", "content": "Weather? #sim tool=1 malformed=1"}]
-    content, calls, _ = streamed(client, model=MODELS["hermes"], messages=messages, tools=[WEATHER])
+    content, calls, _ = streamed_calls(
+        client, model=MODELS["hermes"], messages=messages, tools=[WEATHER]
+    )
     assert calls == []
     assert "<tool_call>" in content and "oops" in content, "no text is lost"
 
@@ -154,7 +140,7 @@ def test_an_openclaw_shaped_turn(client: openai.OpenAI, simulator: Simulator) ->
         {"role": "tool", "tool_call_id": "call42fc", "content": "README.md\nsrc"},
         {"role": "user", "content": "Now read the README. #sim tool=1"},
     ]
-    content, calls, finish = streamed(
+    content, calls, finish = streamed_calls(
         client,
         model=MODELS["hermes-qwen3"],
         messages=messages,

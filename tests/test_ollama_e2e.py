@@ -14,6 +14,7 @@ from sluicegate.config import Config, ProviderConfig, ServerConfig
 from sluicegate.discovery import ollama_answers, with_local_ollama
 from sluicegate.simulator.script import token_text
 from tests.conftest import Simulator, running_gateway
+from tests.openai_streams import last_finish_reason, stream_parts
 
 MODEL = "ollama/qwen3:8b"
 TOOLS = [
@@ -43,27 +44,14 @@ def last_chat(sim: Simulator) -> dict[str, Any]:
     return [r for r in sim.state.recent if r["path"] == "/api/chat"][-1]["body"]
 
 
-def parts(chunks: list[Any]) -> tuple[str, str]:
-    content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    reasoning = "".join(
-        (c.choices[0].delta.model_extra or {}).get("reasoning_content") or ""
-        for c in chunks
-        if c.choices
-    )
-    return content, reasoning
-
-
 def test_stream_text_and_usage(client: openai.OpenAI, simulator: Simulator) -> None:
-    chunks = list(
-        client.chat.completions.create(
-            model=MODEL,
-            messages=[{"role": "user", "content": "Hi #sim tokens=4"}],
-            stream=True,
-            stream_options={"include_usage": True},
-            max_tokens=20,
-        )
+    content, reasoning, chunks = stream_parts(
+        client,
+        model=MODEL,
+        messages=[{"role": "user", "content": "Hi #sim tokens=4"}],
+        stream_options={"include_usage": True},
+        max_tokens=20,
     )
-    content, reasoning = parts(chunks)
     assert content == token_text(4) and reasoning == ""
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 4
     sent = last_chat(simulator)
@@ -72,15 +60,12 @@ def test_stream_text_and_usage(client: openai.OpenAI, simulator: Simulator) -> N
 
 
 def test_reasoning_through_think(client: openai.OpenAI, simulator: Simulator) -> None:
-    chunks = list(
-        client.chat.completions.create(
-            model=MODEL,
-            messages=[{"role": "user", "content": "Hi #sim think=3 tokens=2 mixed=1"}],
-            stream=True,
-            reasoning_effort="high",
-        )
+    content, reasoning, _ = stream_parts(
+        client,
+        model=MODEL,
+        messages=[{"role": "user", "content": "Hi #sim think=3 tokens=2 mixed=1"}],
+        reasoning_effort="high",
     )
-    content, reasoning = parts(chunks)
     assert content == token_text(2) and reasoning.strip()
     assert last_chat(simulator)["think"] == "high"
     answer = client.chat.completions.create(
@@ -105,7 +90,7 @@ def test_tool_calls_and_a_tool_result_turn(
         assert len(calls) == 1 and calls[0].index == 0
         call = calls[0]
         name, arguments, call_id = call.function.name, call.function.arguments, call.id
-        finish = [c.choices[0].finish_reason for c in chunks if c.choices][-1]
+        finish = last_finish_reason(chunks)
     else:
         answer = client.chat.completions.create(model=MODEL, messages=messages, tools=TOOLS)
         (call,) = answer.choices[0].message.tool_calls
@@ -156,12 +141,10 @@ def test_images_go_inline(client: openai.OpenAI, simulator: Simulator) -> None:
 
 def test_errors(client: openai.OpenAI) -> None:
     with pytest.raises(openai.APIError):
-        list(
-            client.chat.completions.create(
-                model=MODEL,
-                messages=[{"role": "user", "content": "#sim tokens=5 error_after=2"}],
-                stream=True,
-            )
+        stream_parts(
+            client,
+            model=MODEL,
+            messages=[{"role": "user", "content": "#sim tokens=5 error_after=2"}],
         )
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 import pytest
 
-from sluicegate.chat import parse_chat_request
 from sluicegate.config import ModelSettings, ProviderConfig
-from sluicegate.errors import GatewayError
 from sluicegate.providers import ModelProfile, anthropic
+from tests.provider_requests import ChatBuilds
 
 PROVIDER = ProviderConfig("anthropic", "anthropic", "http://127.0.0.1:9", ("sk-ant-secret",))
 PROFILE = ModelProfile("claude-sonnet-4-5", ModelSettings())
@@ -26,17 +24,9 @@ TOOLS = [
 ]
 
 
-def build(body: dict[str, Any], profile: ModelProfile = PROFILE) -> tuple[dict[str, Any], Any]:
-    request = parse_chat_request(orjson.dumps({"model": "anthropic/claude", **body}))
-    built = anthropic.build_chat(PROVIDER, profile, request, "sk-ant-secret")
-    return orjson.loads(built.body), built
-
-
-def error(body: dict[str, Any]) -> GatewayError:
-    with pytest.raises(GatewayError) as info:
-        build(body)
-    assert info.value.status == 400
-    return info.value
+ADAPTER = ChatBuilds(
+    anthropic.build_chat, PROVIDER, PROFILE, "sk-ant-secret", {"model": "anthropic/claude"}
+)
 
 
 def test_a_conversation_with_tools_is_reshaped() -> None:
@@ -67,7 +57,7 @@ def test_a_conversation_with_tools_is_reshaped() -> None:
         {"role": "tool", "tool_call_id": "toolu_1", "content": "18 C"},
         {"role": "tool", "tool_call_id": "toolu_2", "content": ""},
     ]
-    native, built = build({"messages": messages, "tools": TOOLS, "stream": True})
+    native, built = ADAPTER.build({"messages": messages, "tools": TOOLS, "stream": True})
     assert built.url == "http://127.0.0.1:9/v1/messages" and built.dialect == "anthropic"
     assert ("x-api-key", "sk-ant-secret") in built.headers
     assert ("anthropic-version", "2023-06-01") in built.headers
@@ -132,12 +122,14 @@ def test_a_conversation_with_tools_is_reshaped() -> None:
     ],
 )
 def test_tool_choice(extra: dict[str, Any], choice: dict[str, Any]) -> None:
-    native, _ = build({"messages": [{"role": "user", "content": "x"}], "tools": TOOLS, **extra})
+    native, _ = ADAPTER.build(
+        {"messages": [{"role": "user", "content": "x"}], "tools": TOOLS, **extra}
+    )
     assert native["tool_choice"] == choice
 
 
 def test_none_drops_the_tools() -> None:
-    native, _ = build(
+    native, _ = ADAPTER.build(
         {"messages": [{"role": "user", "content": "x"}], "tools": TOOLS, "tool_choice": "none"}
     )
     assert "tools" not in native
@@ -146,27 +138,27 @@ def test_none_drops_the_tools() -> None:
 def test_knobs_stop_and_thinking() -> None:
     hello = [{"role": "user", "content": "x"}]
     knobs = {"temperature": 0.3, "top_p": 0.9, "top_k": 40, "stop": "END", "user": "agent-7"}
-    native, _ = build({"messages": hello, "max_completion_tokens": 20000, **knobs})
+    native, _ = ADAPTER.build({"messages": hello, "max_completion_tokens": 20000, **knobs})
     assert native["max_tokens"] == 20000
     assert (native["temperature"], native["top_p"], native["top_k"]) == (0.3, 0.9, 40)
     assert native["stop_sequences"] == ["END"]
     assert native["metadata"] == {"user_id": "agent-7"}
     # Extended thinking takes no sampling changes: the clashing ones are left out.
-    native, _ = build(
+    native, _ = ADAPTER.build(
         {"messages": hello, "max_tokens": 20000, "reasoning_effort": "medium", **knobs}
     )
     assert native["thinking"] == {"type": "enabled", "budget_tokens": 8192}
     assert not {"temperature", "top_p", "top_k"} & native.keys()
     assert native["stop_sequences"] == ["END"]
-    native, _ = build({"messages": hello, "max_tokens": 5000, "reasoning_effort": "high"})
+    native, _ = ADAPTER.build({"messages": hello, "max_tokens": 5000, "reasoning_effort": "high"})
     assert native["thinking"] == {"type": "enabled", "budget_tokens": 4999}
-    native, _ = build({"messages": hello, "reasoning_effort": "none"})
+    native, _ = ADAPTER.build({"messages": hello, "reasoning_effort": "none"})
     assert native["thinking"] == {"type": "disabled"}
 
 
 def test_the_models_configured_maximum_is_the_default_max_tokens() -> None:
     profile = ModelProfile("claude", ModelSettings(params=(("max_new_tokens", 1234),)))
-    native, _ = build({"messages": [{"role": "user", "content": "x"}]}, profile)
+    native, _ = ADAPTER.build({"messages": [{"role": "user", "content": "x"}]}, profile)
     assert native["max_tokens"] == 1234
 
 
@@ -190,7 +182,7 @@ def test_the_models_configured_maximum_is_the_default_max_tokens() -> None:
     ],
 )
 def test_bad_values_name_the_field(body: dict[str, Any], param: str) -> None:
-    assert error({"messages": [{"role": "user", "content": "x"}], **body}).param == param
+    assert ADAPTER.error({"messages": [{"role": "user", "content": "x"}], **body}).param == param
 
 
 def test_errors_and_catalog() -> None:

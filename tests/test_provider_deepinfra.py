@@ -14,11 +14,11 @@ import orjson
 import pytest
 
 from sluicegate._core import ChatTemplate
-from sluicegate.chat import parse_chat_request
 from sluicegate.config import ModelSettings, ProviderConfig
 from sluicegate.embeddings import parse_embeddings_request
 from sluicegate.errors import GatewayError
 from sluicegate.providers import ModelProfile, deepinfra
+from tests.provider_requests import ChatBuilds
 
 PROVIDER = ProviderConfig(
     name="deepinfra", kind="deepinfra", base_url="http://127.0.0.1:9", api_keys=("di-secret",)
@@ -32,24 +32,16 @@ def profile(
     return ModelProfile(model, settings or ModelSettings(), ChatTemplate.builtin(family))
 
 
-def build(body: dict[str, Any], prof: ModelProfile | None = None) -> tuple[dict[str, Any], Any]:
-    request = parse_chat_request(orjson.dumps({"model": "deepinfra/x", **body}))
-    built = deepinfra.build_chat(PROVIDER, prof or profile(), request, "di-secret")
-    return orjson.loads(built.body), built
-
-
-def error(body: dict[str, Any], prof: ModelProfile | None = None) -> GatewayError:
-    with pytest.raises(GatewayError) as info:
-        build(body, prof)
-    assert info.value.status == 400
-    return info.value
+ADAPTER = ChatBuilds(
+    deepinfra.build_chat, PROVIDER, profile(), "di-secret", {"model": "deepinfra/x"}
+)
 
 
 HELLO = [{"role": "user", "content": "Hello!"}]
 
 
 def test_the_prompt_is_the_rendered_template_and_the_url_keeps_the_slashes() -> None:
-    native, built = build({"messages": HELLO, "stream": True})
+    native, built = ADAPTER.build({"messages": HELLO, "stream": True})
     assert built.url == f"http://127.0.0.1:9/v1/inference/{LLAMA}"
     assert built.dialect == "deepinfra" and built.stream
     assert native["input"].startswith("<|begin_of_text|><|start_header_id|>system<|end_header_id|>")
@@ -84,7 +76,7 @@ def test_every_native_knob_is_mapped() -> None:
         "top_logprobs": 3,
         "n": 2,
     }
-    native, built = build(body)
+    native, built = ADAPTER.build(body)
     assert {k: v for k, v in native.items() if k != "input"} == {
         "stream": False,
         "max_new_tokens": 64,
@@ -107,7 +99,9 @@ def test_every_native_knob_is_mapped() -> None:
 
 def test_configured_params_are_defaults_a_request_overrides() -> None:
     settings = ModelSettings(params=(("repetition_penalty", 1.2), ("top_k", 50)), stop=("END",))
-    native, _ = build({"messages": HELLO, "top_k": 5, "max_tokens": 9}, profile(settings=settings))
+    native, _ = ADAPTER.build(
+        {"messages": HELLO, "top_k": 5, "max_tokens": 9}, profile(settings=settings)
+    )
     assert native["repetition_penalty"] == 1.2
     assert native["top_k"] == 5
     assert native["max_new_tokens"] == 9
@@ -128,35 +122,37 @@ def test_configured_params_are_defaults_a_request_overrides() -> None:
     ],
 )
 def test_values_out_of_range_name_the_field(field: str, value: Any, words: str) -> None:
-    err = error({"messages": HELLO, field: value})
+    err = ADAPTER.error({"messages": HELLO, field: value})
     assert err.param == field and words in err.message
 
 
 def test_n_above_one_cannot_stream_and_is_at_most_two() -> None:
-    assert "cannot be streamed" in error({"messages": HELLO, "n": 2, "stream": True}).message
-    assert "at most 2" in error({"messages": HELLO, "n": 3}).message
+    assert (
+        "cannot be streamed" in ADAPTER.error({"messages": HELLO, "n": 2, "stream": True}).message
+    )
+    assert "at most 2" in ADAPTER.error({"messages": HELLO, "n": 3}).message
 
 
 def test_json_schema_is_refused_with_the_alternative() -> None:
     fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}
-    err = error({"messages": HELLO, "response_format": fmt})
+    err = ADAPTER.error({"messages": HELLO, "response_format": fmt})
     assert err.param == "response_format" and "json_object" in err.message
 
 
 def test_tools_need_a_family_with_a_known_tool_format() -> None:
     tools = [{"type": "function", "function": {"name": "f", "parameters": {}}}]
-    err = error(
+    err = ADAPTER.error(
         {"messages": HELLO, "tools": tools}, profile("google/gemma-2-9b-it", family="gemma")
     )
     assert err.code == "tools_not_supported" and "tool_format" in err.message
     turns = [*HELLO, {"role": "tool", "tool_call_id": "c", "content": "{}"}]
     gemma = profile("google/gemma-2-9b-it", family="gemma")
-    assert error({"messages": turns}, gemma).code == "tools_not_supported"
+    assert ADAPTER.error({"messages": turns}, gemma).code == "tools_not_supported"
 
 
 def test_text_parts_are_joined_images_refused_developer_is_system() -> None:
     parts = [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]
-    native, _ = build(
+    native, _ = ADAPTER.build(
         {
             "messages": [
                 {"role": "developer", "content": "Be brief."},
@@ -167,36 +163,36 @@ def test_text_parts_are_joined_images_refused_developer_is_system() -> None:
     assert "system<|end_header_id|>\n\n" in native["input"] and "Be brief." in native["input"]
     assert "a\nb<|eot_id|>" in native["input"]
     image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}
-    err = error({"messages": [{"role": "user", "content": [image]}]})
+    err = ADAPTER.error({"messages": [{"role": "user", "content": [image]}]})
     assert err.code == "unsupported_content" and err.param == "messages[0].content"
 
 
 def test_a_template_refusal_is_a_400_that_says_what_to_fix() -> None:
     turns = [{"role": "system", "content": "s"}, {"role": "user", "content": "hi"}]
-    err = error({"messages": turns}, profile("google/gemma-2-9b-it", family="gemma"))
+    err = ADAPTER.error({"messages": turns}, profile("google/gemma-2-9b-it", family="gemma"))
     assert err.code == "chat_template_error" and "gemma" in err.message
 
 
 def test_a_prompt_that_opens_a_think_block_starts_in_reasoning() -> None:
     qwen3 = profile("Qwen/Qwen3-32B", family="qwen3")
-    _, built = build({"messages": HELLO}, qwen3)
+    _, built = ADAPTER.build({"messages": HELLO}, qwen3)
     assert built.transcoder["think"] == "auto"  # Qwen3 writes its own <think>
     opening = ChatTemplate(
         "{% for m in messages %}{{ m.content }}{% endfor %}<|Assistant|><think>\n", name="r1"
     )
-    _, built = build({"messages": HELLO}, ModelProfile("r1", ModelSettings(), opening))
+    _, built = ADAPTER.build({"messages": HELLO}, ModelProfile("r1", ModelSettings(), opening))
     assert built.transcoder["think"] == "open"
 
 
 def test_reasoning_effort_and_template_kwargs_reach_the_template() -> None:
     qwen3 = profile("Qwen/Qwen3-32B", family="qwen3")
-    native, _ = build({"messages": HELLO, "reasoning_effort": "none"}, qwen3)
+    native, _ = ADAPTER.build({"messages": HELLO, "reasoning_effort": "none"}, qwen3)
     # Qwen3 with thinking switched off closes an empty think block in the prompt itself.
     assert native["input"].endswith("<think>\n\n</think>\n\n")
     kwargs = {"enable_thinking": False}
-    native, _ = build({"messages": HELLO, "chat_template_kwargs": kwargs}, qwen3)
+    native, _ = ADAPTER.build({"messages": HELLO, "chat_template_kwargs": kwargs}, qwen3)
     assert native["input"].endswith("<think>\n\n</think>\n\n")
-    native, _ = build({"messages": HELLO}, qwen3)
+    native, _ = ADAPTER.build({"messages": HELLO}, qwen3)
     assert native["input"].endswith("<|im_start|>assistant\n")
 
 

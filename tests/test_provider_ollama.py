@@ -8,28 +8,17 @@ from typing import Any
 import orjson
 import pytest
 
-from sluicegate.chat import parse_chat_request
 from sluicegate.config import ModelSettings, ProviderConfig
 from sluicegate.embeddings import parse_embeddings_request
-from sluicegate.errors import GatewayError
 from sluicegate.providers import ModelProfile, ollama
+from tests.provider_requests import ChatBuilds
 
 PROVIDER = ProviderConfig("ollama", "ollama", "http://127.0.0.1:11434", ())
 PROFILE = ModelProfile("qwen3:8b", ModelSettings())
 PNG = base64.b64encode(b"\x89PNG fake").decode()
 
 
-def build(body: dict[str, Any], profile: ModelProfile = PROFILE) -> tuple[dict[str, Any], Any]:
-    request = parse_chat_request(orjson.dumps({"model": "ollama/qwen3:8b", **body}))
-    built = ollama.build_chat(PROVIDER, profile, request, None)
-    return orjson.loads(built.body), built
-
-
-def error(body: dict[str, Any]) -> GatewayError:
-    with pytest.raises(GatewayError) as info:
-        build(body)
-    assert info.value.status == 400
-    return info.value
+ADAPTER = ChatBuilds(ollama.build_chat, PROVIDER, PROFILE, None, {"model": "ollama/qwen3:8b"})
 
 
 TOOL_TURN = [
@@ -58,7 +47,7 @@ TOOL_TURN = [
 
 
 def test_messages_keep_their_structure() -> None:
-    native, built = build({"messages": TOOL_TURN, "stream": True})
+    native, built = ADAPTER.build({"messages": TOOL_TURN, "stream": True})
     assert built.url == "http://127.0.0.1:11434/api/chat" and built.dialect == "ollama"
     assert native["model"] == "qwen3:8b" and native["stream"] is True
     assert native["messages"] == [
@@ -77,7 +66,7 @@ def test_messages_keep_their_structure() -> None:
 
 
 def test_stream_is_always_explicit() -> None:
-    native, _ = build({"messages": [{"role": "user", "content": "hi"}]})
+    native, _ = ADAPTER.build({"messages": [{"role": "user", "content": "hi"}]})
     assert native["stream"] is False
 
 
@@ -100,7 +89,7 @@ def test_knobs_go_to_options() -> None:
     settings = ModelSettings(
         params=(("top_k", 40), ("temperature", 0.7)), num_ctx=16000, keep_alive="10m"
     )
-    native, built = build(body, ModelProfile("qwen3:8b", settings))
+    native, built = ADAPTER.build(body, ModelProfile("qwen3:8b", settings))
     assert native["options"] == {
         "temperature": 0.2,
         "top_p": 0.9,
@@ -121,7 +110,7 @@ def test_knobs_go_to_options() -> None:
 def test_schemas_tools_and_thinking_levels() -> None:
     schema = {"type": "object", "properties": {"a": {"type": "string"}}}
     tools = [{"type": "function", "function": {"name": "f", "parameters": schema}}]
-    native, _ = build(
+    native, _ = ADAPTER.build(
         {
             "messages": [{"role": "user", "content": "hi"}],
             "response_format": {
@@ -133,7 +122,7 @@ def test_schemas_tools_and_thinking_levels() -> None:
         }
     )
     assert native["format"] == schema and native["tools"] == tools and native["think"] == "high"
-    native, _ = build(
+    native, _ = ADAPTER.build(
         {"messages": [{"role": "user", "content": "hi"}], "tools": tools, "tool_choice": "none"}
     )
     assert "tools" not in native
@@ -195,7 +184,7 @@ def test_schemas_tools_and_thinking_levels() -> None:
     ],
 )
 def test_bad_input_names_the_field(body: dict[str, Any], param: str) -> None:
-    assert error(body).param == param
+    assert ADAPTER.error(body).param == param
 
 
 def test_errors_catalog_and_embeddings() -> None:

@@ -8,10 +8,10 @@ import orjson
 import pytest
 
 from sluicegate._core import ChatTemplate
-from sluicegate.chat import parse_chat_request
 from sluicegate.config import ModelSettings, ProviderConfig
 from sluicegate.errors import GatewayError
 from sluicegate.providers import ModelProfile, tgi
+from tests.provider_requests import ChatBuilds
 
 PROVIDER = ProviderConfig(name="tgi", kind="tgi", base_url="http://127.0.0.1:9", api_keys=())
 PROFILE = ModelProfile(
@@ -20,47 +20,46 @@ PROFILE = ModelProfile(
 HELLO = [{"role": "user", "content": "Hello!"}]
 
 
-def build(body: dict[str, Any], profile: ModelProfile = PROFILE) -> tuple[dict[str, Any], Any]:
-    request = parse_chat_request(orjson.dumps({"model": "tgi/x", "messages": HELLO, **body}))
-    built = tgi.build_chat(PROVIDER, profile, request, None)
-    return orjson.loads(built.body), built
+ADAPTER = ChatBuilds(tgi.build_chat, PROVIDER, PROFILE, None, {"model": "tgi/x", "messages": HELLO})
 
 
 def test_stream_and_not_pick_the_endpoint_and_always_ask_for_details() -> None:
-    native, built = build({"stream": True})
+    native, built = ADAPTER.build({"stream": True})
     assert built.url == "http://127.0.0.1:9/generate_stream" and built.dialect == "tgi"
     assert native["inputs"].endswith("<|start_header_id|>assistant<|end_header_id|>\n\n")
     assert native["parameters"] == {"details": True, "stop": ["<|eot_id|>", "<|eom_id|>"]}
     assert not any(name == "authorization" for name, _ in built.headers)
-    _, built = build({})
+    _, built = ADAPTER.build({})
     assert built.url == "http://127.0.0.1:9/generate"
 
 
 def test_temperature_zero_is_greedy_and_top_p_one_is_left_out() -> None:
-    native, _ = build({"temperature": 0, "top_p": 1, "top_k": 0})
+    native, _ = ADAPTER.build({"temperature": 0, "top_p": 1, "top_k": 0})
     assert native["parameters"] == {
         "details": True,
         "do_sample": False,
         "stop": ["<|eot_id|>", "<|eom_id|>"],
     }
-    native, _ = build({"temperature": 0.7, "top_p": 0.9, "top_k": 40, "seed": 3, "max_tokens": 5})
+    native, _ = ADAPTER.build(
+        {"temperature": 0.7, "top_p": 0.9, "top_k": 40, "seed": 3, "max_tokens": 5}
+    )
     params = native["parameters"]
     assert (params["temperature"], params["do_sample"], params["top_p"]) == (0.7, True, 0.9)
     assert (params["top_k"], params["seed"], params["max_new_tokens"]) == (40, 3, 5)
 
 
 def test_at_most_four_stop_sequences_the_clients_first() -> None:
-    native, built = build({"stop": ["a", "b", "c"]})
+    native, built = ADAPTER.build({"stop": ["a", "b", "c"]})
     assert native["parameters"]["stop"] == ["a", "b", "c", "<|eot_id|>"]
     assert built.transcoder["stop"] == ["a", "b", "c", "<|eot_id|>", "<|eom_id|>"]
 
 
 def test_response_formats_become_grammars() -> None:
-    native, _ = build({"response_format": {"type": "json_object"}})
+    native, _ = ADAPTER.build({"response_format": {"type": "json_object"}})
     assert native["parameters"]["grammar"] == {"type": "json", "value": {"type": "object"}}
     schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
     fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
-    native, _ = build({"response_format": fmt})
+    native, _ = ADAPTER.build({"response_format": fmt})
     assert native["parameters"]["grammar"] == {"type": "json", "value": schema}
 
 
@@ -76,7 +75,7 @@ def test_response_formats_become_grammars() -> None:
 )
 def test_what_tgi_cannot_do_is_a_400_naming_the_field(field: str, value: Any, words: str) -> None:
     with pytest.raises(GatewayError) as info:
-        build({field: value})
+        ADAPTER.build({field: value})
     assert info.value.status == 400 and info.value.param == field
     assert words in info.value.message
 
@@ -84,7 +83,7 @@ def test_what_tgi_cannot_do_is_a_400_naming_the_field(field: str, value: Any, wo
 def test_configured_defaults_apply_the_same_rules() -> None:
     settings = ModelSettings(params=(("temperature", 0), ("max_new_tokens", 64)))
     profile = ModelProfile(PROFILE.upstream_model, settings, PROFILE.template)
-    native, _ = build({}, profile)
+    native, _ = ADAPTER.build({}, profile)
     assert native["parameters"]["do_sample"] is False
     assert native["parameters"]["max_new_tokens"] == 64
 

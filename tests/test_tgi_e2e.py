@@ -13,6 +13,7 @@ from sluicegate._core import ChatTemplate
 from sluicegate.config import ProviderConfig
 from sluicegate.simulator.script import token_text
 from tests.conftest import Simulator, running_gateway
+from tests.openai_streams import last_finish_reason, stream_parts
 
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
 MODEL = f"tgi/{LLAMA}"
@@ -33,26 +34,20 @@ def last_request(sim: Simulator, path: str) -> dict[str, Any]:
     return [r for r in sim.state.recent if r["path"] == path][-1]
 
 
-def stream(client: openai.OpenAI, **kwargs: Any) -> tuple[str, str, list[Any]]:
-    chunks = list(client.chat.completions.create(model=MODEL, stream=True, **kwargs))
-    content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    reasoning = "".join(
-        (c.choices[0].delta.model_extra or {}).get("reasoning_content") or ""
-        for c in chunks
-        if c.choices
-    )
-    return content, reasoning, chunks
-
-
 def test_stream_with_usage_and_the_rendered_prompt(
     client: openai.OpenAI, simulator: Simulator
 ) -> None:
     messages = ask("Hi #sim tokens=5")
-    content, reasoning, chunks = stream(
-        client, messages=messages, temperature=0, top_p=1, stream_options={"include_usage": True}
+    content, reasoning, chunks = stream_parts(
+        client,
+        model=MODEL,
+        messages=messages,
+        temperature=0,
+        top_p=1,
+        stream_options={"include_usage": True},
     )
     assert content == token_text(5) and reasoning == ""
-    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert last_finish_reason(chunks) == "stop"
     usage = chunks[-1].usage
     assert usage is not None and usage.completion_tokens >= 5 and usage.prompt_tokens > 0
     assert "estimated" not in usage.model_extra, "TGI reported the counts (details: true)"
@@ -73,16 +68,18 @@ def test_non_stream_and_length(client: openai.OpenAI, simulator: Simulator) -> N
 
 
 def test_reasoning_and_stop(client: openai.OpenAI) -> None:
-    content, reasoning, _ = stream(client, messages=ask("#sim think=3 tokens=2"))
+    content, reasoning, _ = stream_parts(client, model=MODEL, messages=ask("#sim think=3 tokens=2"))
     assert content == token_text(2).lstrip() and reasoning.strip()
-    content, _, chunks = stream(client, messages=ask("#sim tokens=6 stop_at=2"), stop=["###"])
+    content, _, chunks = stream_parts(
+        client, model=MODEL, messages=ask("#sim tokens=6 stop_at=2"), stop=["###"]
+    )
     assert content == token_text(2)
-    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert last_finish_reason(chunks) == "stop"
 
 
 def test_errors(client: openai.OpenAI) -> None:
     with pytest.raises(openai.APIError):
-        stream(client, messages=ask("#sim tokens=6 error_after=2"))
+        stream_parts(client, model=MODEL, messages=ask("#sim tokens=6 error_after=2"))
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(model=MODEL, messages=ask("hi"), extra_body={"min_p": 0.1})
     assert info.value.param == "min_p"

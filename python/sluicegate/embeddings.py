@@ -96,3 +96,31 @@ def embeddings_body(
         for i, vector in enumerate(vectors)
     ]
     return orjson.dumps({"object": "list", "data": data, "model": request.model, "usage": usage})
+
+
+def read_native_vectors(
+    request: EmbeddingsRequest, body: bytes, unreadable: str
+) -> tuple[dict[str, Any], list[list[float]]]:
+    """A native answer that carries one vector per input under ``"embeddings"`` (DeepInfra,
+    Ollama): the parsed answer, for the provider's own usage fields, and the vectors.
+
+    Anything else is a 502 ``upstream_bad_response`` with the message ``unreadable``, which names
+    the provider and what to do.
+    """
+    try:
+        parsed = orjson.loads(body)
+        vectors = parsed["embeddings"]
+        if not isinstance(vectors, list) or len(vectors) != len(request.inputs):
+            raise ValueError
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        raise GatewayError(502, unreadable, "upstream_error", "upstream_bad_response") from None
+    return parsed, vectors
+
+
+def reported_usage(input_tokens: int | None) -> dict[str, Any]:
+    """The usage of an embeddings call from the upstream's count of input tokens; when it gave
+    none, 0 flagged as an estimate (an absent count is not a zero count)."""
+    usage: dict[str, Any] = {"prompt_tokens": input_tokens or 0, "total_tokens": input_tokens or 0}
+    if input_tokens is None:
+        usage["estimated"] = True
+    return usage

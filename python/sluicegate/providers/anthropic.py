@@ -20,6 +20,8 @@ from sluicegate.providers.base import (
     ProviderAdapter,
     UpstreamFailure,
     UpstreamRequest,
+    listed_models,
+    model_item,
 )
 from sluicegate.providers.failures import classify_status
 from sluicegate.providers.openai import chat_prompt_token_estimate
@@ -306,17 +308,10 @@ def models_url(provider: ProviderConfig) -> str | None:
 
 def read_models(body: bytes) -> list[dict[str, Any]] | None:
     """Anthropic's ``{"data": [{"type": "model", "id", "display_name", ...}]}``."""
-    try:
-        data = orjson.loads(body).get("data")
-    except (orjson.JSONDecodeError, AttributeError):
+    models = listed_models(body, "data", "id")
+    if models is None:
         return None
-    if not isinstance(data, list):
-        return None
-    return [
-        {"id": m["id"], "object": "model", "owned_by": "anthropic", "name": m.get("display_name")}
-        for m in data
-        if isinstance(m, dict) and isinstance(m.get("id"), str)
-    ]
+    return [model_item(m["id"], "anthropic", name=m.get("display_name")) for m in models]
 
 
 ADAPTER = ProviderAdapter(

@@ -72,15 +72,26 @@ def same_entry(item: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
-def openai_model_list(body: bytes) -> list[dict[str, Any]] | None:
-    """The ``data`` of an OpenAI ``list`` of models, or None when the body is not one."""
+def listed_models(body: bytes, key: str, id_field: str) -> list[dict[str, Any]] | None:
+    """The items of a model list answer's ``key`` array that are objects with a string
+    ``id_field``, or None when the body is not a JSON object with such an array."""
     try:
-        data = orjson.loads(body).get("data")
+        items = orjson.loads(body).get(key)
     except (orjson.JSONDecodeError, AttributeError):
         return None
-    if not isinstance(data, list):
+    if not isinstance(items, list):
         return None
-    return [m for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
+    return [m for m in items if isinstance(m, dict) and isinstance(m.get(id_field), str)]
+
+
+def openai_model_list(body: bytes) -> list[dict[str, Any]] | None:
+    """The ``data`` of an OpenAI ``list`` of models, or None when the body is not one."""
+    return listed_models(body, "data", "id")
+
+
+def model_item(model_id: str, owned_by: str, **fields: Any) -> dict[str, Any]:
+    """A model-list item in OpenAI's shape, for an upstream whose list is not OpenAI's."""
+    return {"id": model_id, "object": "model", "owned_by": owned_by, **fields}
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,8 +17,12 @@ import orjson
 
 from sluicegate.chat import ChatRequest
 from sluicegate.config import ProviderConfig
-from sluicegate.embeddings import EmbeddingsRequest, embeddings_body
-from sluicegate.errors import GatewayError
+from sluicegate.embeddings import (
+    EmbeddingsRequest,
+    embeddings_body,
+    read_native_vectors,
+    reported_usage,
+)
 from sluicegate.providers.base import (
     ModelProfile,
     ProviderAdapter,
@@ -30,10 +34,9 @@ from sluicegate.providers.openai import auth_headers, json_headers
 from sluicegate.providers.prompt import (
     invalid,
     plan_tools,
-    prompt_token_estimate,
+    prompt_answer_options,
     render_prompt,
     stop_list,
-    think_mode,
 )
 from sluicegate.sampling import knob_problem
 
@@ -120,14 +123,7 @@ def build_chat(
         body=orjson.dumps(native),
         stream=request.stream,
         dialect=DIALECT,
-        transcoder={
-            "logprobs": bool(body.get("logprobs")),
-            "stop": stop,
-            "think": think_mode(prompt),
-            "max_tokens": native.get("max_new_tokens"),
-            "prompt_tokens": prompt_token_estimate(prompt),
-            **({"tools": plan.markup} if plan.markup else {}),
-        },
+        transcoder=prompt_answer_options(body, prompt, plan, stop, native.get("max_new_tokens")),
     )
 
 
@@ -207,24 +203,14 @@ def build_embeddings(
 
 def read_embeddings(request: EmbeddingsRequest, body: bytes) -> bytes:
     """``{"embeddings": [[...]], "input_tokens", "inference_status": {"cost"}}`` → OpenAI."""
-    try:
-        parsed = orjson.loads(body)
-        vectors = parsed["embeddings"]
-        if not isinstance(vectors, list) or len(vectors) != len(request.inputs):
-            raise ValueError
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-        raise GatewayError(
-            502,
-            "DeepInfra answered the embeddings request with something that is not its "
-            "embeddings format. Retry, or check the model is an embedding model.",
-            "upstream_error",
-            "upstream_bad_response",
-        ) from None
+    parsed, vectors = read_native_vectors(
+        request,
+        body,
+        "DeepInfra answered the embeddings request with something that is not its "
+        "embeddings format. Retry, or check the model is an embedding model.",
+    )
     status = parsed.get("inference_status") or {}
-    tokens = parsed.get("input_tokens", status.get("tokens_input"))
-    usage: dict[str, Any] = {"prompt_tokens": tokens or 0, "total_tokens": tokens or 0}
-    if tokens is None:
-        usage["estimated"] = True
+    usage = reported_usage(parsed.get("input_tokens", status.get("tokens_input")))
     if status.get("cost") is not None:
         usage["estimated_cost"] = status["cost"]
     return embeddings_body(request, vectors, usage)

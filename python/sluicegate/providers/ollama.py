@@ -16,13 +16,19 @@ import orjson
 
 from sluicegate.chat import ChatRequest
 from sluicegate.config import ProviderConfig
-from sluicegate.embeddings import EmbeddingsRequest, embeddings_body
-from sluicegate.errors import GatewayError
+from sluicegate.embeddings import (
+    EmbeddingsRequest,
+    embeddings_body,
+    read_native_vectors,
+    reported_usage,
+)
 from sluicegate.providers.base import (
     ModelProfile,
     ProviderAdapter,
     UpstreamFailure,
     UpstreamRequest,
+    listed_models,
+    model_item,
 )
 from sluicegate.providers.failures import classify_status
 from sluicegate.providers.openai import auth_headers, chat_prompt_token_estimate, json_headers
@@ -242,17 +248,10 @@ def models_url(provider: ProviderConfig) -> str | None:
 
 def read_models(body: bytes) -> list[dict[str, Any]] | None:
     """``/api/tags`` → one item per local model, by its name (``llama3.2:latest``)."""
-    try:
-        models = orjson.loads(body).get("models")
-    except (orjson.JSONDecodeError, AttributeError):
+    models = listed_models(body, "models", "name")
+    if models is None:
         return None
-    if not isinstance(models, list):
-        return None
-    return [
-        {"id": m["name"], "object": "model", "owned_by": "ollama", "details": m.get("details")}
-        for m in models
-        if isinstance(m, dict) and isinstance(m.get("name"), str)
-    ]
+    return [model_item(m["name"], "ollama", details=m.get("details")) for m in models]
 
 
 def model_details(provider: ProviderConfig, model_id: str) -> tuple[str, str, bytes | None]:
@@ -296,24 +295,14 @@ def build_embeddings(
 
 
 def read_embeddings(request: EmbeddingsRequest, body: bytes) -> bytes:
-    try:
-        parsed = orjson.loads(body)
-        vectors = parsed["embeddings"]
-        if not isinstance(vectors, list) or len(vectors) != len(request.inputs):
-            raise ValueError
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-        raise GatewayError(
-            502,
-            "Ollama answered the embeddings request with something that is not its /api/embed "
-            "format. Retry, or check the model is an embedding model.",
-            "upstream_error",
-            "upstream_bad_response",
-        ) from None
-    tokens = parsed.get("prompt_eval_count")
-    usage: dict[str, Any] = {"prompt_tokens": tokens or 0, "total_tokens": tokens or 0}
-    if tokens is None:
-        usage["estimated"] = True
-    return embeddings_body(request, vectors, usage)
+    """``/api/embed``'s ``{"embeddings": [[...]], "prompt_eval_count"}`` → OpenAI."""
+    parsed, vectors = read_native_vectors(
+        request,
+        body,
+        "Ollama answered the embeddings request with something that is not its /api/embed "
+        "format. Retry, or check the model is an embedding model.",
+    )
+    return embeddings_body(request, vectors, reported_usage(parsed.get("prompt_eval_count")))
 
 
 ADAPTER = ProviderAdapter(

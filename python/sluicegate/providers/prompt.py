@@ -321,3 +321,20 @@ def think_mode(prompt: str) -> str:
 
 def prompt_token_estimate(prompt: str) -> int:
     return max(1, len(prompt) // CHARS_PER_TOKEN)
+
+
+def prompt_answer_options(
+    body: dict[str, Any], prompt: str, plan: ToolPlan, stop: list[str], max_tokens: int | None
+) -> dict[str, Any]:
+    """The transcoder options for the token events that answer a rendered prompt (DeepInfra
+    native and TGI). The stop strings and the tool-call markup are the
+    prompt's to strip and parse, the think mode comes from how the prompt ends, and the prompt's
+    size is the token estimate should the upstream report no counts."""
+    return {
+        "logprobs": bool(body.get("logprobs")),
+        "stop": stop,
+        "think": think_mode(prompt),
+        "max_tokens": max_tokens,
+        "prompt_tokens": prompt_token_estimate(prompt),
+        **({"tools": plan.markup} if plan.markup else {}),
+    }

@@ -23,16 +23,16 @@ from sluicegate.providers.base import (
     ProviderAdapter,
     UpstreamFailure,
     UpstreamRequest,
+    model_item,
 )
 from sluicegate.providers.failures import classify_status
 from sluicegate.providers.openai import auth_headers, json_headers
 from sluicegate.providers.prompt import (
     invalid,
     plan_tools,
-    prompt_token_estimate,
+    prompt_answer_options,
     render_prompt,
     stop_list,
-    think_mode,
 )
 from sluicegate.sampling import knob_problem
 
@@ -134,14 +134,9 @@ def build_chat(
         body=orjson.dumps({"inputs": prompt, "parameters": parameters}),
         stream=request.stream,
         dialect=DIALECT,
-        transcoder={
-            "logprobs": bool(body.get("logprobs")),
-            "stop": stop,
-            "think": think_mode(prompt),
-            "max_tokens": parameters.get("max_new_tokens"),
-            "prompt_tokens": prompt_token_estimate(prompt),
-            **({"tools": plan.markup} if plan.markup else {}),
-        },
+        transcoder=prompt_answer_options(
+            body, prompt, plan, stop, parameters.get("max_new_tokens")
+        ),
     )
 
 
@@ -179,7 +174,7 @@ def read_models(body: bytes) -> list[dict[str, Any]] | None:
         return None
     if not isinstance(info, dict) or not isinstance(info.get("model_id"), str):
         return None
-    entry: dict[str, Any] = {"id": info["model_id"], "object": "model", "owned_by": "tgi"}
+    entry = model_item(info["model_id"], "tgi")
     for key in ("max_total_tokens", "max_input_tokens", "max_input_length"):
         if isinstance(info.get(key), int):
             entry["context_length"] = info[key]
