@@ -187,9 +187,9 @@ def test_bad_values_name_the_field(body: dict[str, Any], param: str) -> None:
 
 def test_errors_and_catalog() -> None:
     body = b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}'
-    overloaded = anthropic.classify_error(PROVIDER, 529, body, None)
+    overloaded = anthropic.ADAPTER.classify_error(PROVIDER, 529, body, None)
     assert overloaded.error.status == 503 and overloaded.retryable
-    auth = anthropic.classify_error(
+    auth = anthropic.ADAPTER.classify_error(
         PROVIDER,
         401,
         b'{"type":"error","error":{"type":"authentication_error",'

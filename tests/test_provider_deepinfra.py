@@ -18,6 +18,7 @@ from sluicegate.config import ModelSettings, ProviderConfig
 from sluicegate.embeddings import parse_embeddings_request
 from sluicegate.errors import GatewayError
 from sluicegate.providers import ModelProfile, deepinfra
+from sluicegate.providers.failures import error_fields
 from tests.provider_requests import ChatBuilds
 
 PROVIDER = ProviderConfig(
@@ -208,18 +209,25 @@ def test_reasoning_effort_and_template_kwargs_reach_the_template() -> None:
         (b'{"detail": "Rate limited"}', "Rate limited"),
         (b'{"error_type": "validation_error", "error_message": "bad"}', "bad"),
         (b"<html>", None),
+        # The other dialects' shapes go through the same reader.
+        (
+            b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}',
+            "Overloaded",
+        ),
+        (b'{"error":"Input validation error","error_type":"validation"}', "Input validation error"),
+        (b'{"message": "bare"}', "bare"),
     ],
 )
 def test_error_bodies_give_their_message(body: bytes, message: str | None) -> None:
-    assert deepinfra.error_message(body)[0] == message
+    assert error_fields(body)[0] == message
 
 
 def test_upstream_errors_are_mapped_never_passed_through() -> None:
-    auth = deepinfra.classify_error(PROVIDER, 401, b'{"error":"bad key di-secret"}', None)
+    auth = deepinfra.ADAPTER.classify_error(PROVIDER, 401, b'{"error":"bad key di-secret"}', None)
     assert auth.error.status == 502 and "di-secret" not in auth.error.message
-    limited = deepinfra.classify_error(PROVIDER, 429, b'{"error":"Rate limited"}', "3")
+    limited = deepinfra.ADAPTER.classify_error(PROVIDER, 429, b'{"error":"Rate limited"}', "3")
     assert limited.error.status == 429 and ("retry-after", "3") in limited.error.headers
-    bad = deepinfra.classify_error(
+    bad = deepinfra.ADAPTER.classify_error(
         PROVIDER, 422, b'{"detail":[{"loc":["body","top_k"],"msg":"too big"}]}', None
     )
     assert bad.error.status == 400 and "top_k: too big" in bad.error.message
@@ -230,7 +238,7 @@ def test_deepinfras_over_long_input_500_is_a_context_error() -> None:
     body = (
         b'{"error": {"message": "Requested input length 99009 exceeds maximum input length 8192"}}'
     )
-    failure = deepinfra.classify_error(PROVIDER, 500, body, None)
+    failure = deepinfra.ADAPTER.classify_error(PROVIDER, 500, body, None)
     assert failure.error.status == 400 and failure.error.code == "context_length_exceeded"
     assert "maximum context length" in failure.error.message and not failure.retryable
 

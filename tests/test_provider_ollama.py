@@ -188,7 +188,9 @@ def test_bad_input_names_the_field(body: dict[str, Any], param: str) -> None:
 
 
 def test_errors_catalog_and_embeddings() -> None:
-    missing = ollama.classify_error(PROVIDER, 404, b'{"error":"model \'x\' not found"}', None)
+    missing = ollama.ADAPTER.classify_error(
+        PROVIDER, 404, b'{"error":"model \'x\' not found"}', None
+    )
     assert missing.error.status == 404 and missing.error.code == "model_not_found"
     tags = orjson.dumps({"models": [{"name": "llama3.2:latest", "details": {"family": "llama"}}]})
     assert ollama.read_models(tags) == [

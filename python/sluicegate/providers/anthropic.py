@@ -18,13 +18,12 @@ from sluicegate.config import ProviderConfig
 from sluicegate.providers.base import (
     ModelProfile,
     ProviderAdapter,
-    UpstreamFailure,
     UpstreamRequest,
     listed_models,
     model_item,
 )
-from sluicegate.providers.failures import classify_status
-from sluicegate.providers.openai import chat_prompt_token_estimate
+from sluicegate.providers.failures import classify_body
+from sluicegate.providers.openai import chat_prompt_token_estimate, json_headers
 from sluicegate.providers.prompt import invalid
 from sluicegate.sampling import knob_problem
 
@@ -266,40 +265,15 @@ def build_chat(
     user = body.get("user")
     if isinstance(user, str) and user:
         native["metadata"] = {"user_id": user}
-    headers = (
-        ("content-type", "application/json"),
-        ("accept", "text/event-stream" if request.stream else "application/json"),
-        *auth_headers(api_key),
-        *provider.headers,
-    )
     return UpstreamRequest(
         method="POST",
         url=f"{provider.base_url}/v1/messages",
-        headers=headers,
+        headers=json_headers(provider, api_key, stream=request.stream, auth=auth_headers),
         body=orjson.dumps(native),
         stream=request.stream,
         dialect=DIALECT,
         transcoder={"prompt_tokens": chat_prompt_token_estimate(body)},
     )
-
-
-def error_message(body: bytes) -> str | None:
-    """The message of ``{"type": "error", "error": {"type", "message"}}``."""
-    try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    error = parsed.get("error") if isinstance(parsed, dict) else None
-    message = error.get("message") if isinstance(error, dict) else None
-    return message if isinstance(message, str) else None
-
-
-def classify_error(
-    provider: ProviderConfig, status: int, body: bytes, retry_after: str | None
-) -> UpstreamFailure:
-    # Anthropic's error types are not OpenAI codes; the status says what happened (529 is
-    # "overloaded": a retryable 503 for the client).
-    return classify_status(provider, status, error_message(body), None, retry_after)
 
 
 def models_url(provider: ProviderConfig) -> str | None:
@@ -318,7 +292,7 @@ ADAPTER = ProviderAdapter(
     kind="anthropic",
     dialect=DIALECT,
     build_chat=build_chat,
-    classify_error=classify_error,
+    classify_error=classify_body,
     models_url=models_url,
     auth_headers=auth_headers,
     read_models=read_models,

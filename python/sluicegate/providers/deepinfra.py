@@ -26,10 +26,9 @@ from sluicegate.embeddings import (
 from sluicegate.providers.base import (
     ModelProfile,
     ProviderAdapter,
-    UpstreamFailure,
     UpstreamRequest,
 )
-from sluicegate.providers.failures import classify_status
+from sluicegate.providers.failures import classify_body
 from sluicegate.providers.openai import auth_headers, json_headers
 from sluicegate.providers.prompt import (
     invalid,
@@ -127,44 +126,6 @@ def build_chat(
     )
 
 
-def error_message(body: bytes) -> tuple[str | None, str | None]:
-    """The message and type of a DeepInfra error body: ``{"error": "..."}`` (DeepError),
-    ``{"error": {"message": ...}}``, FastAPI's ``{"detail": ...}``, or the in-stream
-    ``{"error_type", "error_message"}``."""
-    try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None, None
-    if not isinstance(parsed, dict):
-        return None, None
-    error = parsed.get("error")
-    if isinstance(error, str):
-        return error, None
-    if isinstance(error, dict) and isinstance(error.get("message"), str):
-        code = error.get("code")
-        return error["message"], code if isinstance(code, str) and code else None
-    if isinstance(parsed.get("error_message"), str):
-        return parsed["error_message"], None
-    detail = parsed.get("detail")
-    if isinstance(detail, str):
-        return detail, None
-    if isinstance(detail, list):
-        problems = []
-        for item in detail:
-            if isinstance(item, dict):
-                where = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
-                problems.append(f"{where}: {item.get('msg')}" if where else str(item.get("msg")))
-        return "; ".join(problems) or None, None
-    return None, None
-
-
-def classify_error(
-    provider: ProviderConfig, status: int, body: bytes, retry_after: str | None
-) -> UpstreamFailure:
-    message, code = error_message(body)
-    return classify_status(provider, status, message, code, retry_after)
-
-
 def models_url(provider: ProviderConfig) -> str | None:
     # The OpenAI-style list carries context length and pricing only with this filter.
     return f"{provider.base_url}/v1/openai/models?filter=with_meta"
@@ -220,7 +181,7 @@ ADAPTER = ProviderAdapter(
     kind="deepinfra",
     dialect=DIALECT,
     build_chat=build_chat,
-    classify_error=classify_error,
+    classify_error=classify_body,
     models_url=models_url,
     auth_headers=auth_headers,
     build_embeddings=build_embeddings,

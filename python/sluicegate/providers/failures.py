@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+import orjson
+
 from sluicegate.config import ProviderConfig
 from sluicegate.errors import GatewayError
 from sluicegate.providers.base import UpstreamFailure
@@ -148,3 +150,45 @@ def classify_status(
         "upstream_error",
         status >= 500 or status in (409, 425),
     )
+
+
+def error_fields(body: bytes) -> tuple[str | None, str | None]:
+    """The message and code of an upstream's error body, whatever its dialect's shape:
+    ``{"error": {"message", "code"}}`` (OpenAI, Anthropic, Ollama's OpenAI layer),
+    ``{"error": "..."}`` (DeepInfra, TGI, Ollama), ``{"error_message": ...}`` (DeepInfra in a
+    stream), FastAPI's ``{"detail": "..." | [{"loc", "msg"}]}``, or a bare ``{"message": ...}``."""
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None, None
+    if not isinstance(parsed, dict):
+        return None, None
+    error = parsed.get("error")
+    if isinstance(error, str):
+        return error, None
+    if isinstance(error, dict):
+        message = error.get("message") if isinstance(error.get("message"), str) else None
+        code = error.get("code")
+        return message, str(code) if isinstance(code, str | int) and code != "" else None
+    for key in ("error_message", "message"):
+        if isinstance(parsed.get(key), str):
+            return parsed[key], None
+    detail = parsed.get("detail")
+    if isinstance(detail, str):
+        return detail, None
+    if isinstance(detail, list):
+        problems = []
+        for item in detail:
+            if isinstance(item, dict):
+                where = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
+                problems.append(f"{where}: {item.get('msg')}" if where else str(item.get("msg")))
+        return "; ".join(problems) or None, None
+    return None, None
+
+
+def classify_body(
+    provider: ProviderConfig, status: int, body: bytes, retry_after: str | None
+) -> UpstreamFailure:
+    """``classify_status`` for an error answer's raw body (every adapter's ``classify_error``)."""
+    message, code = error_fields(body)
+    return classify_status(provider, status, message, code, retry_after)

@@ -25,12 +25,11 @@ from sluicegate.embeddings import (
 from sluicegate.providers.base import (
     ModelProfile,
     ProviderAdapter,
-    UpstreamFailure,
     UpstreamRequest,
     listed_models,
     model_item,
 )
-from sluicegate.providers.failures import classify_status
+from sluicegate.providers.failures import classify_body
 from sluicegate.providers.openai import auth_headers, chat_prompt_token_estimate, json_headers
 from sluicegate.providers.prompt import invalid
 from sluicegate.sampling import knob_problem
@@ -225,23 +224,6 @@ def build_chat(
     )
 
 
-def error_message(body: bytes) -> str | None:
-    try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    error = parsed.get("error") if isinstance(parsed, dict) else None
-    if isinstance(error, dict):  # Ollama's OpenAI layer, or a proxy in front
-        error = error.get("message")
-    return error if isinstance(error, str) else None
-
-
-def classify_error(
-    provider: ProviderConfig, status: int, body: bytes, retry_after: str | None
-) -> UpstreamFailure:
-    return classify_status(provider, status, error_message(body), None, retry_after)
-
-
 def models_url(provider: ProviderConfig) -> str | None:
     return f"{provider.base_url}/api/tags"
 
@@ -309,7 +291,7 @@ ADAPTER = ProviderAdapter(
     kind="ollama",
     dialect=DIALECT,
     build_chat=build_chat,
-    classify_error=classify_error,
+    classify_error=classify_body,
     models_url=models_url,
     auth_headers=auth_headers,
     build_embeddings=build_embeddings,

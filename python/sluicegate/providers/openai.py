@@ -9,7 +9,7 @@ estimate, for which the adapter passes a rough size of the prompt (``chat_prompt
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -21,10 +21,9 @@ from sluicegate.errors import GatewayError
 from sluicegate.providers.base import (
     ModelProfile,
     ProviderAdapter,
-    UpstreamFailure,
     UpstreamRequest,
 )
-from sluicegate.providers.failures import classify_status
+from sluicegate.providers.failures import classify_body
 from sluicegate.providers.prompt import CHARS_PER_TOKEN
 
 DIALECT = "openai"
@@ -35,13 +34,18 @@ def auth_headers(api_key: str | None) -> tuple[tuple[str, str], ...]:
 
 
 def json_headers(
-    provider: ProviderConfig, api_key: str | None, *, stream: bool
+    provider: ProviderConfig,
+    api_key: str | None,
+    *,
+    stream: bool,
+    auth: Callable[[str | None], tuple[tuple[str, str], ...]] = auth_headers,
 ) -> tuple[tuple[str, str], ...]:
-    """The headers of a JSON POST with Bearer auth (OpenAI-compatible and DeepInfra alike)."""
+    """The headers of a JSON POST to an upstream: Bearer auth unless the dialect has its own
+    (``auth``), then the provider's configured headers."""
     return (
         ("content-type", "application/json"),
         ("accept", "text/event-stream" if stream else "application/json"),
-        *auth_headers(api_key),
+        *auth(api_key),
         *provider.headers,
     )
 
@@ -95,31 +99,6 @@ def build_chat(
     )
 
 
-def _error_fields(body: bytes) -> tuple[str | None, str | None]:
-    """The message and code of an OpenAI-style error body, if it is one."""
-    try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None, None
-    if not isinstance(parsed, dict):
-        return None, None
-    error = parsed.get("error", parsed)
-    if isinstance(error, str):
-        return error, None
-    if not isinstance(error, dict):
-        return None, None
-    message = error.get("message") if isinstance(error.get("message"), str) else None
-    code = error.get("code")
-    return message, str(code) if isinstance(code, str | int) and code != "" else None
-
-
-def classify_error(
-    provider: ProviderConfig, status: int, body: bytes, retry_after: str | None
-) -> UpstreamFailure:
-    message, code = _error_fields(body)
-    return classify_status(provider, status, message, code, retry_after)
-
-
 def models_url(provider: ProviderConfig) -> str | None:
     return f"{provider.base_url}/models"
 
@@ -162,7 +141,7 @@ ADAPTER = ProviderAdapter(
     kind="openai",
     dialect=DIALECT,
     build_chat=build_chat,
-    classify_error=classify_error,
+    classify_error=classify_body,
     models_url=models_url,
     auth_headers=auth_headers,
     build_embeddings=build_embeddings,

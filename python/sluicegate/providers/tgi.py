@@ -25,7 +25,7 @@ from sluicegate.providers.base import (
     UpstreamRequest,
     model_item,
 )
-from sluicegate.providers.failures import classify_status
+from sluicegate.providers.failures import classify_body
 from sluicegate.providers.openai import auth_headers, json_headers
 from sluicegate.providers.prompt import (
     invalid,
@@ -140,23 +140,10 @@ def build_chat(
     )
 
 
-def error_message(body: bytes) -> tuple[str | None, str | None]:
-    """TGI's ``{"error": "...", "error_type": "..."}``."""
-    try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None, None
-    if isinstance(parsed, dict) and isinstance(parsed.get("error"), str):
-        kind = parsed.get("error_type")
-        return parsed["error"], kind if isinstance(kind, str) else None
-    return None, None
-
-
 def classify_error(
     provider: ProviderConfig, status: int, body: bytes, retry_after: str | None
 ) -> UpstreamFailure:
-    message, _ = error_message(body)
-    failure = classify_status(provider, status, message, None, retry_after)
+    failure = classify_body(provider, status, body, retry_after)
     if status == 424:  # "Request failed during generation": the server's failure, try elsewhere
         return UpstreamFailure(failure.error, retryable=True)
     return failure
