@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from sluicegate.config import Config, ProviderConfig, ServerConfig
-from sluicegate.discovery import ollama_answers, with_local_ollama
+from sluicegate.discovery import local_ollama_env, ollama_answers, with_local_ollama
 from sluicegate.simulator.script import token_text
 from tests.conftest import Simulator, running_gateway
 from tests.openai_streams import last_finish_reason, stream_parts
@@ -171,6 +171,9 @@ def test_a_local_ollama_is_found_at_start_up(simulator: Simulator) -> None:
         "ollama",
         simulator.base_url,
     )
+    # The supervisor hands its answer to its workers, so they neither ask again nor disagree.
+    assert local_ollama_env(found) == {"OLLAMA_BASE_URL": simulator.base_url}
+    assert local_ollama_env(config) == {"SLUICEGATE_LOCAL_OLLAMA": "off"}
     assert with_local_ollama(config, {"SLUICEGATE_LOCAL_OLLAMA": "off"}).providers == ()
     assert (
         with_local_ollama(config, {"SLUICEGATE_LOCAL_OLLAMA": "http://127.0.0.1:9"}).providers == ()

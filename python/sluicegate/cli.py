@@ -340,8 +340,8 @@ def _worker_count(args: argparse.Namespace) -> int:
     return count
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    config = _load(args)
+def cmd_serve(args: argparse.Namespace, config: Config | None = None) -> int:
+    config = config or _load(args)
     workers = 1 if args.worker else _worker_count(args)
     if not args.worker:
         _check_exposure(config, args.insecure)
@@ -365,8 +365,10 @@ def _supervise(args: argparse.Namespace, config: Config, workers: int) -> int:
         worker_args += ["--config", args.config]
     if args.log_level:
         worker_args += ["--log-level", args.log_level]
+    from sluicegate.discovery import local_ollama_env
+
     log.info("starting %d workers on http://%s:%d/v1 (SO_REUSEPORT)", workers, host, port)
-    return run_workers(workers, worker_args, reservation)
+    return run_workers(workers, worker_args, reservation, local_ollama_env(config))
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -412,10 +414,10 @@ def _curl_line(port: int, host: str, auth: bool) -> str:
     )
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+def cmd_demo(args: argparse.Namespace, config: Config | None = None) -> int:
     from sluicegate.simulator import serve_simulator
 
-    config = _load(args)
+    config = config or _load(args)
     _check_exposure(config, args.insecure)
 
     async def main_fn() -> None:
@@ -474,6 +476,6 @@ def cmd_openclaw_config(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args)
     if config.providers:
-        return cmd_serve(args)
+        return cmd_serve(args, config)
     log.info("no provider configured: starting the demo (simulator + gateway)")
-    return cmd_demo(args)
+    return cmd_demo(args, config)

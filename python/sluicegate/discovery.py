@@ -20,6 +20,7 @@ log = logging.getLogger("sluicegate.discovery")
 
 LOCAL_OLLAMA = "http://127.0.0.1:11434"
 PROBE_TIMEOUT = 0.5  # seconds; a local server answers in well under that
+LOCAL_SOURCE = "local Ollama"
 
 
 def ollama_answers(base_url: str, timeout: float = PROBE_TIMEOUT) -> bool:
@@ -47,5 +48,14 @@ def with_local_ollama(config: Config, env: Mapping[str, str]) -> Config:
         )
         return config
     log.info("ollama: on (found a local Ollama at %s)", where)
-    provider = ProviderConfig("ollama", "ollama", where, (), source="local Ollama")
+    provider = ProviderConfig("ollama", "ollama", where, (), source=LOCAL_SOURCE)
     return replace(config, providers=(*config.providers, provider))
+
+
+def local_ollama_env(config: Config) -> dict[str, str]:
+    """What the supervisor tells its workers about the probe it already made, so that each
+    worker neither asks again nor can come to another answer."""
+    for provider in config.providers:
+        if provider.source == LOCAL_SOURCE:
+            return {"OLLAMA_BASE_URL": provider.base_url}
+    return {"SLUICEGATE_LOCAL_OLLAMA": "off"}

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Mapping
 
 log = logging.getLogger("sluicegate.workers")
 
@@ -52,9 +53,15 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
-def run_workers(count: int, worker_args: list[str], reservation: socket.socket) -> int:
-    """Start ``count`` workers running ``sluicegate <worker_args>``; returns the exit code."""
-    env = dict(os.environ)
+def run_workers(
+    count: int,
+    worker_args: list[str],
+    reservation: socket.socket,
+    extra_env: Mapping[str, str] | None = None,
+) -> int:
+    """Start ``count`` workers running ``sluicegate <worker_args>`` with ``extra_env`` added to
+    the environment; returns the exit code."""
+    env = dict(os.environ) | dict(extra_env or {})
     env["SLUICEGATE_WORKERS"] = "1"
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     command = [sys.executable, "-c", _WORKER_BOOT, *worker_args]
