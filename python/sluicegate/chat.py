@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from sluicegate.errors import GatewayError
+from sluicegate.sampling import knob_problem
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
@@ -31,14 +32,21 @@ def _invalid(message: str, param: str | None, code: str = "invalid_value") -> Ga
     return GatewayError(400, message, "invalid_request_error", code, param)
 
 
-def _check_number(body: dict[str, Any], name: str, low: float, high: float) -> None:
+# Sampling fields every provider understands, checked against the one table of ranges the
+# native adapters and the config use too (sluicegate.sampling).
+_COMMON_KNOBS = ("temperature", "top_p", "presence_penalty", "frequency_penalty")
+
+
+def _check_knob(body: dict[str, Any], name: str) -> None:
     value = body.get(name)
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _invalid(f"'{name}' must be a number between {low} and {high}.", name, "invalid_type")
-    if not low <= value <= high:
-        raise _invalid(f"'{name}' is {value}; it must be between {low} and {high}.", name)
+    problem = knob_problem(name, value)
+    if problem:
+        wrong_type = isinstance(value, bool) or not isinstance(value, int | float)
+        raise _invalid(
+            f"'{name}' {problem}.", name, "invalid_type" if wrong_type else "invalid_value"
+        )
 
 
 def _check_positive_int(body: dict[str, Any], name: str) -> None:
@@ -140,10 +148,8 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         )
     include_usage = bool(options and options.get("include_usage"))
 
-    _check_number(body, "temperature", 0, 2)
-    _check_number(body, "top_p", 0, 1)
-    _check_number(body, "presence_penalty", -2, 2)
-    _check_number(body, "frequency_penalty", -2, 2)
+    for name in _COMMON_KNOBS:
+        _check_knob(body, name)
     _check_positive_int(body, "max_tokens")
     _check_positive_int(body, "max_completion_tokens")
     _check_positive_int(body, "n")
