@@ -202,6 +202,12 @@ def test_healthz_and_routing_errors(http: httpx.Client) -> None:
             "temperature",
         ),
         (
+            b'{"model": "sim/x", "top_p": 1.5, "messages": [{"role": "user", "content": "x"}]}',
+            400,
+            "invalid_value",
+            "top_p",
+        ),
+        (
             b'{"model": "sim/x", "max_tokens": 0, "messages": [{"role": "user", "content": "x"}]}',
             400,
             "invalid_value",
