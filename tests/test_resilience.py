@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from sluicegate.config import BreakerSettings
-from sluicegate.resilience import AllKeysCooling, CircuitBreaker, KeyRing, key_fingerprint
+from sluicegate.resilience import (
+    AllKeysCooling,
+    CircuitBreaker,
+    KeyRing,
+    key_fingerprint,
+    retry_after_seconds,
+)
 
 
 class Clock:
@@ -91,3 +97,9 @@ def test_half_open_lets_one_probe_through() -> None:
     assert breaker.allow()
     breaker.success()
     assert breaker.state == "closed" and breaker.allow() and breaker.allow()
+
+
+def test_retry_after_is_read_as_seconds_or_not_at_all() -> None:
+    assert retry_after_seconds("7") == 7 and retry_after_seconds("1.5") == 1.5
+    for unusable in (None, "", "Wed, 21 Oct 2026 07:28:00 GMT", "-3", "inf", "nan"):
+        assert retry_after_seconds(unusable) is None, unusable

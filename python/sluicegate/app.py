@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import math
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -33,6 +32,7 @@ from sluicegate.resilience import (
     DEFAULT_AUTH_COOLDOWN,
     DEFAULT_RATE_LIMIT_COOLDOWN,
     key_fingerprint,
+    retry_after_seconds,
 )
 from sluicegate.routing import Route, RouteTable
 from sluicegate.server import Request, Response, ServerLimits, StreamingResponse, serve
@@ -99,11 +99,8 @@ def _key_rest_seconds(status: int, retry_after: str | None) -> float:
     """How long a key rests after the upstream answered ``status`` to it."""
     if status != 429:
         return DEFAULT_AUTH_COOLDOWN
-    try:
-        seconds = float(retry_after) if retry_after else DEFAULT_RATE_LIMIT_COOLDOWN
-    except ValueError:  # an HTTP date, or garbage
-        seconds = DEFAULT_RATE_LIMIT_COOLDOWN
-    return seconds if math.isfinite(seconds) else DEFAULT_RATE_LIMIT_COOLDOWN
+    seconds = retry_after_seconds(retry_after)
+    return DEFAULT_RATE_LIMIT_COOLDOWN if seconds is None else seconds
 
 
 _BROKEN_STATUS = {

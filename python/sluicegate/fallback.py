@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from sluicegate.errors import GatewayError
-from sluicegate.resilience import CircuitBreaker
+from sluicegate.resilience import CircuitBreaker, retry_after_seconds
 from sluicegate.routing import Route
 
 log = logging.getLogger("sluicegate.fallback")
@@ -109,13 +109,9 @@ class RouteWalker:
 
 
 def _retry_after(error: GatewayError) -> float:
-    for name, value in error.headers:
-        if name.lower() == "retry-after":
-            try:
-                return float(value)
-            except ValueError:
-                break
-    return math.inf
+    value = next((v for name, v in error.headers if name.lower() == "retry-after"), None)
+    seconds = retry_after_seconds(value)
+    return math.inf if seconds is None else seconds
 
 
 def _circuit_open(route: Route, wait: int) -> GatewayError:

@@ -9,6 +9,7 @@ Redis (not built yet).
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections.abc import Callable
 
@@ -21,6 +22,16 @@ DEFAULT_RATE_LIMIT_COOLDOWN = (
 )
 DEFAULT_AUTH_COOLDOWN = 300.0  # seconds a key the upstream refused (401/403) is left out
 MAX_COOLDOWN = 3600.0  # a Retry-After beyond this is capped: an hour is long enough to re-check
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A ``Retry-After`` header's delay in seconds, or None when it is absent or not a number
+    (an HTTP date, or garbage)."""
+    try:
+        seconds = float(value) if value else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
 
 
 def key_fingerprint(key: str) -> str:
