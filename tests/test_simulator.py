@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from functools import partial
 
 import httpx
 import openai
@@ -12,36 +10,18 @@ import orjson
 import pytest
 
 from sluicegate.errors import GatewayError
-from sluicegate.simulator import SimulatorState, parse_behaviour, serve_simulator, token_text
+from sluicegate.simulator import SimulatorState, parse_behaviour, token_text
 from sluicegate.simulator.behaviour import KNOWN_KEYS, Behaviour
 from sluicegate.simulator.openai import StreamRenderer
 from sluicegate.simulator.script import Ask, Finish, Start, Text, Usage, build_script
-from tests.harness import TrioThread, wait_until
-
-WAIT = 10.0
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[tuple[str, SimulatorState]]:
-    state = SimulatorState()
-    with TrioThread(partial(serve_simulator, "127.0.0.1", 0, state=state)) as port:
-        yield f"http://127.0.0.1:{port}", state
-
-
-@pytest.fixture
-def base(sim: tuple[str, SimulatorState]) -> str:
-    return sim[0]
-
-
-@pytest.fixture
-def state(sim: tuple[str, SimulatorState]) -> SimulatorState:
-    return sim[1]
-
-
-@pytest.fixture
-def http(base: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base, timeout=WAIT) as client:
-        yield client
+from tests.harness import wait_until
+from tests.simulator_client import (  # noqa: F401 (fixtures: sim, base, http, state)
+    WAIT,
+    module_simulator,
+    simulator_base,
+    simulator_http,
+    simulator_state,
+)
 
 
 def chat(content: str, **extra: object) -> dict:

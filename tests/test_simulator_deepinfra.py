@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Iterator
-from functools import partial
 
 import httpx
 import orjson
 import pytest
 
-from sluicegate.simulator import SimulatorState, serve_simulator, token_text
+from sluicegate.simulator import token_text
 from sluicegate.simulator.behaviour import Behaviour, find_last_directive
 from sluicegate.simulator.deepinfra import CATALOG, EOS_TOKEN_ID
 from sluicegate.simulator.script import (
@@ -20,9 +17,16 @@ from sluicegate.simulator.script import (
     Ask,
     answer_tokens,
 )
-from tests.harness import TrioThread, wait_until
+from tests.harness import wait_until
+from tests.simulator_client import (  # noqa: F401 (fixtures: sim, base, http, state)
+    WAIT,
+    data_events,
+    llama_prompt,
+    module_simulator,
+    simulator_base,
+    simulator_http,
+)
 
-WAIT = 10.0
 LLAMA = "meta-llama/Meta-Llama-3.1-8B-Instruct"
 URL = f"/v1/inference/{LLAMA}"
 # DeepSeek's special tokens use full-width bars (written as escapes: ruff flags the character).
@@ -31,39 +35,13 @@ DS_ASSISTANT = "<\uff5cAssistant\uff5c>"
 DS_EOS = "<\uff5cend\u2581of\u2581sentence\uff5c>"
 
 
-def llama_prompt(user: str) -> str:
-    return (
-        "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n"
-        f"{user}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
-    )
-
-
 def chatml_prompt(user: str) -> str:
     return f"<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[tuple[str, SimulatorState]]:
-    state = SimulatorState()
-    with TrioThread(partial(serve_simulator, "127.0.0.1", 0, state=state)) as port:
-        yield f"http://127.0.0.1:{port}", state
-
-
-@pytest.fixture
-def base(sim: tuple[str, SimulatorState]) -> str:
-    return sim[0]
-
-
-@pytest.fixture
-def http(base: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base, timeout=WAIT) as client:
-        yield client
-
-
 def events(raw: bytes) -> list[dict]:
     """The JSON events of a native stream (comments and ``[DONE]`` left out)."""
-    frames = [f for f in raw.split(b"\n\n") if f.startswith(b"data: ")]
-    return [json.loads(f.removeprefix(b"data: ")) for f in frames if f != b"data: [DONE]"]
+    return data_events(raw, b"data: ")
 
 
 def stream(http: httpx.Client, prompt: str, url: str = URL, **extra: object) -> list[dict]:

@@ -2,54 +2,31 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from functools import partial
-
 import httpx
 import orjson
 import pytest
 
-from sluicegate.simulator import SimulatorState, serve_simulator, token_text
+from sluicegate.simulator import token_text
 from sluicegate.simulator.script import REASONING_WORDS
 from sluicegate.simulator.tgi import MAX_INPUT_TOKENS, MAX_TOTAL_TOKENS, MODEL_ID
 from sluicegate.simulator.tgi_family import EOS_TOKEN_ID
-from tests.harness import TrioThread, wait_until
+from tests.harness import wait_until
+from tests.simulator_client import (  # noqa: F401 (fixtures: sim, base, http, state)
+    WAIT,
+    data_events,
+    llama_prompt,
+    module_simulator,
+    simulator_base,
+    simulator_http,
+)
 
-WAIT = 10.0
 STREAM = "/generate_stream"
 GENERATE = "/generate"
 
 
-def llama_prompt(user: str) -> str:
-    return (
-        "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n"
-        f"{user}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
-    )
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[tuple[str, SimulatorState]]:
-    state = SimulatorState()
-    with TrioThread(partial(serve_simulator, "127.0.0.1", 0, state=state)) as port:
-        yield f"http://127.0.0.1:{port}", state
-
-
-@pytest.fixture
-def base(sim: tuple[str, SimulatorState]) -> str:
-    return sim[0]
-
-
-@pytest.fixture
-def http(base: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base, timeout=WAIT) as client:
-        yield client
-
-
 def events(raw: bytes) -> list[dict]:
     """The JSON events of a TGI stream (keep-alive comments left out)."""
-    frames = [f for f in raw.split(b"\n\n") if f.startswith(b"data:")]
-    return [json.loads(f.removeprefix(b"data:")) for f in frames if f != b"data:[DONE]"]
+    return data_events(raw, b"data:")
 
 
 def stream(http: httpx.Client, inputs: str, url: str = STREAM, **parameters: object) -> list[dict]:

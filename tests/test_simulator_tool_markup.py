@@ -20,12 +20,8 @@ from sluicegate._core import ChatTemplate
 from sluicegate.simulator import SimulatorState, serve_simulator
 from sluicegate.simulator.behaviour import Behaviour
 from sluicegate.simulator.script import ToolSpec
-from sluicegate.simulator.tgi_family import (
-    EOS_TOKEN_ID,
-    CannotCallTools,
-    prompt_tools,
-    tool_markup,
-)
+from sluicegate.simulator.tgi_family import EOS_TOKEN_ID
+from sluicegate.simulator.tool_markup import CannotCallTools, prompt_tools, tool_markup
 from tests.harness import TrioThread
 
 WAIT = 10.0

@@ -40,10 +40,10 @@ from typing import Any
 import orjson
 import trio
 
-from sluicegate.errors import GatewayError
 from sluicegate.server import Request, Response, StreamingResponse
 from sluicegate.simulator import playback
-from sluicegate.simulator.behaviour import Behaviour, find_directive, parse_behaviour
+from sluicegate.simulator.behaviour import Behaviour, find_directive
+from sluicegate.simulator.rejection import Rejected, directive_behaviour
 from sluicegate.simulator.script import (
     ARGUMENT_FRAGMENT_CHARS,
     REASONING_WORDS,
@@ -64,6 +64,7 @@ from sluicegate.simulator.script import (
     answer_tokens,
     assemble,
     tool_arguments,
+    tool_spec,
 )
 
 SSE_TYPE = "text/event-stream; charset=utf-8"
@@ -143,14 +144,6 @@ def thinking_signature(thinking: str) -> str:
 
 
 # --- errors --------------------------------------------------------------------------------
-
-
-class Rejected(Exception):
-    """The request gets ``response`` (an Anthropic error) instead of an answer."""
-
-    def __init__(self, response: Response) -> None:
-        super().__init__(response.status)
-        self.response = response
 
 
 def error_response(
@@ -510,17 +503,6 @@ class MessagesRequest:
     input_tokens: int
 
 
-def _tool_spec(tool: dict[str, Any]) -> ToolSpec:
-    properties = tool["input_schema"].get("properties")
-    pairs: tuple[tuple[str, str], ...] = ()
-    if isinstance(properties, dict):
-        pairs = tuple(
-            (str(name), str(schema.get("type")) if isinstance(schema, dict) else "string")
-            for name, schema in properties.items()
-        )
-    return ToolSpec(tool["name"], pairs)
-
-
 def read_request(raw: bytes) -> MessagesRequest:
     """The body, checked field by field as the API does; a 404 for a "missing" model last."""
     body = json_object(raw)
@@ -562,7 +544,7 @@ def read_request(raw: bytes) -> MessagesRequest:
         stream=stream is True,
         thinking=thinking,
         stop_sequences=tuple(stops or ()),
-        tools=tuple(_tool_spec(t) for t in tools),
+        tools=tuple(tool_spec(t["name"], t["input_schema"]) for t in tools),
         tool_choice=choice,
         input_tokens=_input_tokens(body.get("system"), messages),
     )
@@ -582,10 +564,7 @@ def directive_text(messages: list[dict[str, Any]]) -> str:
 
 def read_behaviour(text: str, header: str | None) -> Behaviour:
     """The ``#sim`` directive of ``text``; a bad one is Anthropic's 400, not OpenAI's."""
-    try:
-        return parse_behaviour(find_directive(text), header)
-    except GatewayError as exc:
-        raise invalid(exc.message) from None
+    return directive_behaviour(find_directive(text), header, lambda exc: invalid(exc.message))
 
 
 # --- planning the answer -------------------------------------------------------------------

@@ -33,26 +33,23 @@ from urllib.parse import parse_qs, unquote
 import orjson
 import trio
 
-from sluicegate.errors import GatewayError
 from sluicegate.server import Request, Response, StreamingResponse
 from sluicegate.simulator import playback
-from sluicegate.simulator.behaviour import Behaviour, find_last_directive, parse_behaviour
+from sluicegate.simulator.behaviour import Behaviour, find_last_directive
+from sluicegate.simulator.rejection import Rejected, directive_behaviour
 from sluicegate.simulator.script import Ask, Finish, Script, Usage, build_script
 
 # What DeepInfra's fork shares with TGI (EOS_TOKEN_ID and input_tokens stay importable here).
 from sluicegate.simulator.tgi_family import EOS_TOKEN_ID as EOS_TOKEN_ID
 from sluicegate.simulator.tgi_family import (
-    CannotCallTools,
-    Rejected,
     TokenEventRenderer,
     eos_text,
     generated_tokens,
     input_tokens,
     native_finish_reason,
     planned_runtime_ms,
-    tool_call_script,
-    tool_markup,
 )
+from sluicegate.simulator.tool_markup import CannotCallTools, tool_call_script, tool_markup
 
 INFERENCE_PREFIX = "/v1/inference/"
 EMBEDDING_DIMENSIONS = 8
@@ -343,10 +340,9 @@ def json_object(raw: bytes) -> dict[str, Any]:
 
 def read_behaviour(text: str, header: str | None) -> Behaviour:
     """The ``#sim`` directive of a prompt; a bad one is DeepInfra's 400, not OpenAI's."""
-    try:
-        return parse_behaviour(find_last_directive(text), header)
-    except GatewayError as exc:
-        raise Rejected(deep_error(exc.status, exc.message)) from None
+    return directive_behaviour(
+        find_last_directive(text), header, lambda exc: Rejected(deep_error(exc.status, exc.message))
+    )
 
 
 def model_of(request: Request) -> str:

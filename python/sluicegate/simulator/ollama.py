@@ -41,11 +41,11 @@ from typing import Any
 import orjson
 import trio
 
-from sluicegate.errors import GatewayError
 from sluicegate.server import Request, Response, StreamingResponse
 from sluicegate.simulator import playback
-from sluicegate.simulator.behaviour import Behaviour, find_directive, parse_behaviour
+from sluicegate.simulator.behaviour import Behaviour, find_directive
 from sluicegate.simulator.deepinfra import embedding
+from sluicegate.simulator.rejection import Rejected, directive_behaviour
 from sluicegate.simulator.script import (
     REASONING_WORDS,
     Ask,
@@ -66,6 +66,7 @@ from sluicegate.simulator.script import (
     answer_tokens,
     assemble,
     tool_arguments,
+    tool_spec,
 )
 
 JSON_TYPE = "application/json; charset=utf-8"  # what Go's gin writes for c.JSON
@@ -140,14 +141,6 @@ def float32(value: float) -> float:
 # --- errors --------------------------------------------------------------------------------
 
 
-class Rejected(Exception):
-    """The request gets ``response`` (an Ollama error) instead of an answer."""
-
-    def __init__(self, response: Response) -> None:
-        super().__init__(response.status)
-        self.response = response
-
-
 def ollama_error(
     status: int, message: str, headers: list[tuple[str, str]] | None = None
 ) -> Response:
@@ -172,10 +165,7 @@ def status_error(behaviour: Behaviour) -> Response:
 
 def read_behaviour(text: str, header: str | None) -> Behaviour:
     """The ``#sim`` directive of ``text``; a bad one is Ollama's 400, not OpenAI's."""
-    try:
-        return parse_behaviour(find_directive(text), header)
-    except GatewayError as exc:
-        raise bad_request(exc.message) from None
+    return directive_behaviour(find_directive(text), header, lambda exc: bad_request(exc.message))
 
 
 # --- the catalog ---------------------------------------------------------------------------
@@ -527,15 +517,7 @@ def _keep_alive_is_zero(value: object) -> bool:
 
 def _tool_spec(tool: dict[str, Any]) -> ToolSpec:
     function = tool.get("function") if isinstance(tool.get("function"), dict) else {}
-    parameters = function.get("parameters")
-    properties = parameters.get("properties") if isinstance(parameters, dict) else None
-    pairs: tuple[tuple[str, str], ...] = ()
-    if isinstance(properties, dict):
-        pairs = tuple(
-            (str(name), str(schema.get("type")) if isinstance(schema, dict) else "string")
-            for name, schema in properties.items()
-        )
-    return ToolSpec(str(function.get("name") or "sim_tool"), pairs)
+    return tool_spec(str(function.get("name") or "sim_tool"), function.get("parameters"))
 
 
 @dataclass(frozen=True, slots=True)

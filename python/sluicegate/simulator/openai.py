@@ -34,6 +34,7 @@ from sluicegate.simulator.script import (
     ToolSpec,
     Usage,
     build_script,
+    tool_spec,
 )
 
 MODEL_IDS = ("sim-small", "sim-large", "sim-tools")
@@ -142,15 +143,7 @@ def prompt_tokens(messages: list[dict[str, Any]]) -> int:
 
 
 def _tool_spec(function: dict[str, Any]) -> ToolSpec:
-    parameters = function.get("parameters")
-    properties = parameters.get("properties") if isinstance(parameters, dict) else None
-    pairs: tuple[tuple[str, str], ...] = ()
-    if isinstance(properties, dict):
-        pairs = tuple(
-            (str(name), str(schema.get("type")) if isinstance(schema, dict) else "string")
-            for name, schema in properties.items()
-        )
-    return ToolSpec(str(function.get("name") or "sim_tool"), pairs)
+    return tool_spec(str(function.get("name") or "sim_tool"), function.get("parameters"))
 
 
 def requested_tool(body: dict[str, Any], behaviour: Behaviour) -> ToolSpec | None:

@@ -163,6 +163,19 @@ class ToolSpec:
     properties: tuple[tuple[str, str], ...] = ()
 
 
+def tool_spec(name: str, parameters: object) -> ToolSpec:
+    """The tool ``name`` with the properties of its JSON-schema ``parameters`` (an untyped
+    property counts as a string)."""
+    properties = parameters.get("properties") if isinstance(parameters, dict) else None
+    pairs: tuple[tuple[str, str], ...] = ()
+    if isinstance(properties, dict):
+        pairs = tuple(
+            (str(prop), str(schema.get("type")) if isinstance(schema, dict) else "string")
+            for prop, schema in properties.items()
+        )
+    return ToolSpec(name, pairs)
+
+
 @dataclass(frozen=True, slots=True)
 class Ask:
     """What the request asked for, extracted by the dialect module."""

@@ -31,16 +31,13 @@ from typing import Any
 import orjson
 import trio
 
-from sluicegate.errors import GatewayError
 from sluicegate.server import Request, Response, StreamingResponse
 from sluicegate.simulator import playback
-from sluicegate.simulator.behaviour import Behaviour, find_last_directive, parse_behaviour
+from sluicegate.simulator.behaviour import Behaviour, find_last_directive
+from sluicegate.simulator.rejection import Rejected, directive_behaviour
 from sluicegate.simulator.script import WORDS, Ask, Finish, Script, Text, Usage, build_script
 from sluicegate.simulator.tgi_family import (
-    CannotCallTools,
-    Rejected,
     TokenEventRenderer,
-    ToolMarkup,
     eos_text,
     eos_token,
     generated_tokens,
@@ -48,6 +45,10 @@ from sluicegate.simulator.tgi_family import (
     native_finish_reason,
     planned_runtime_ms,
     token,
+)
+from sluicegate.simulator.tool_markup import (
+    CannotCallTools,
+    ToolMarkup,
     tool_call_script,
     tool_markup,
 )
@@ -285,10 +286,11 @@ def read_request(request: Request, target: str) -> GenerateRequest:
 
 def read_behaviour(inputs: str, header: str | None) -> Behaviour:
     """The last ``#sim`` directive of the prompt; a bad one is a 400 in TGI's body shape."""
-    try:
-        return parse_behaviour(find_last_directive(inputs), header)
-    except GatewayError as exc:
-        raise Rejected(TgiError(exc.message, VALIDATION).response(exc.status)) from None
+    return directive_behaviour(
+        find_last_directive(inputs),
+        header,
+        lambda exc: Rejected(TgiError(exc.message, VALIDATION).response(exc.status)),
+    )
 
 
 # --- validation: TGI's own rules (router/src/validation.rs), in its order ----------------------
