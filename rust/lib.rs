@@ -52,9 +52,7 @@ impl PyStreamTranscoder {
         prompt_tokens: Option<u64>,
         tools: Option<&str>,
     ) -> PyResult<Self> {
-        let options =
-            GenerationOptions::new(logprobs, stop, think, tools, max_tokens, prompt_tokens)
-                .map_err(PyValueError::new_err)?;
+        let options = generation_options(logprobs, stop, think, tools, max_tokens, prompt_tokens)?;
         transcoder::StreamTranscoder::new(
             dialect,
             model,
@@ -156,8 +154,7 @@ fn aggregate_body<'py>(
     prompt_tokens: Option<u64>,
     tools: Option<&str>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let options = GenerationOptions::new(logprobs, stop, think, tools, max_tokens, prompt_tokens)
-        .map_err(PyValueError::new_err)?;
+    let options = generation_options(logprobs, stop, think, tools, max_tokens, prompt_tokens)?;
     let mut inner = transcoder::StreamTranscoder::new(
         dialect,
         model,
@@ -170,6 +167,20 @@ fn aggregate_body<'py>(
     .map_err(PyValueError::new_err)?;
     inner.feed(body);
     Ok(PyBytes::new(py, inner.finish()))
+}
+
+/// The generation keyword arguments `StreamTranscoder` and `aggregate_body` share; a bad one is
+/// a `ValueError` that says what to use instead.
+fn generation_options(
+    logprobs: bool,
+    stop: Vec<String>,
+    think: &str,
+    tools: Option<&str>,
+    max_tokens: Option<u64>,
+    prompt_tokens: Option<u64>,
+) -> PyResult<GenerationOptions> {
+    GenerationOptions::new(logprobs, stop, think, tools, max_tokens, prompt_tokens)
+        .map_err(PyValueError::new_err)
 }
 
 #[pymodule]

@@ -518,6 +518,14 @@ mod tests {
     );
 
     fn transcoder(stream: bool, include_usage: bool) -> StreamTranscoder {
+        openai_transcoder(stream, include_usage, GenerationOptions::default())
+    }
+
+    fn openai_transcoder(
+        stream: bool,
+        include_usage: bool,
+        options: GenerationOptions,
+    ) -> StreamTranscoder {
         StreamTranscoder::new(
             "openai",
             "alias",
@@ -525,7 +533,7 @@ mod tests {
             7,
             stream,
             include_usage,
-            GenerationOptions::default(),
+            options,
         )
         .unwrap()
     }
@@ -692,16 +700,7 @@ mod tests {
             prompt_tokens: Some(14),
             ..GenerationOptions::default()
         };
-        StreamTranscoder::new(
-            "openai",
-            "alias",
-            "chatcmpl-gw",
-            7,
-            stream,
-            include_usage,
-            options,
-        )
-        .unwrap()
+        openai_transcoder(stream, include_usage, options)
     }
 
     const ESTIMATE: &str =

@@ -4,6 +4,7 @@
 pub mod anthropic;
 pub mod ollama;
 pub mod openai;
+pub mod reported;
 pub mod tokens;
 
 use crate::text::check_stops;

@@ -1,10 +1,11 @@
 //! A non-streaming Anthropic answer (PROTOCOLS.md §4.3, §4.6): a `Message` becomes events for
 //! the aggregator, an error body (`{"type": "error", "error": {...}}`) the error.
 
-use super::ending::{finish_reason, upstream_error, ErrorSource};
+use super::ending::{finish_reason, upstream_error};
 use super::tool_calls::{arguments_json, call_id};
 use super::usage::UsageSoFar;
 use super::wire::{non_empty, MessageView};
+use crate::dialect::reported::ErrorSource;
 use crate::error::UpstreamError;
 use crate::event::{ChoiceDelta, Event, ToolCallDelta};
 

@@ -3,6 +3,7 @@
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use crate::dialect::reported::{code_and_advice, error_message, ErrorSource};
 use crate::error::UpstreamError;
 
 /// `stop_reason` as OpenAI's finish reason (PROTOCOLS.md §4.5, LiteLLM's map): `max_tokens` and
@@ -15,15 +16,6 @@ pub fn finish_reason(stop_reason: &str) -> &'static str {
         "refusal" => "content_filter",
         _ => "stop",
     }
-}
-
-/// Where an error was found; decides the `code` the client sees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorSource {
-    /// An `error` event inside a stream (`upstream_stream_error`).
-    Stream,
-    /// A whole body answered with status 200 (`upstream_reported_error`).
-    Body,
 }
 
 /// The data of an `error` event, whatever it holds (garbage is described, never echoed).
@@ -54,28 +46,8 @@ fn describe(error: Option<&Value>, source: ErrorSource) -> UpstreamError {
         _ => member("message"),
     };
     let kind = member("type");
-    let overloaded = kind.as_deref() == Some("overloaded_error");
-    let (code, advice) = match (overloaded, source) {
-        (true, _) => (
-            "upstream_overloaded",
-            "The model is busy: retry later, or use another model or provider.",
-        ),
-        (false, ErrorSource::Stream) => (
-            "upstream_stream_error",
-            "Retry the request, or use another model or provider if it keeps happening.",
-        ),
-        (false, ErrorSource::Body) => (
-            "upstream_reported_error",
-            "Retry the request, or use another model or provider if it keeps happening.",
-        ),
-    };
-    let mut message = String::from("The upstream reported an error");
-    if let Some(text) = &text {
-        message.push_str(": ");
-        message.push_str(text.trim_end_matches('.'));
-    }
-    message.push_str(". ");
-    message.push_str(advice);
+    let (code, advice) = code_and_advice(kind.as_deref() == Some("overloaded_error"), source);
+    let message = error_message(None, text.as_deref(), advice);
     UpstreamError::new(
         message,
         kind.unwrap_or_else(|| "upstream_error".to_owned()),

@@ -21,11 +21,11 @@ mod wire;
 
 use std::ops::ControlFlow;
 
+use crate::dialect::reported::ErrorSource;
 use crate::dialect::GenerationOptions;
 use crate::error::{UpstreamError, BAD_RESPONSE};
 use crate::event::{ChoiceDelta, Event, ToolCallDelta};
 use crate::sse::{SseEvent, SseItem};
-use ending::ErrorSource;
 use tool_calls::{call_id, Pending, ToolBlocks};
 use usage::UsageSoFar;
 use wire::{non_empty, EventView};

@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use super::wire::{count, UsageView};
+use crate::dialect::reported;
 
 /// The counts reported so far; each `None` until reported.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -53,30 +54,22 @@ impl UsageSoFar {
             .saturating_add(self.cache_creation.unwrap_or(0))
             .saturating_add(self.cache_read.unwrap_or(0));
         let completion = self.output.unwrap_or(counted);
-        let mut out = String::with_capacity(160);
-        // Writing into a String cannot fail.
-        let _ = write!(
-            out,
-            "{{\"prompt_tokens\":{prompt},\"completion_tokens\":{completion},\"total_tokens\":{}",
-            prompt.saturating_add(completion)
-        );
-        if let Some(cached) = self.cache_read {
-            let _ = write!(
-                out,
-                ",\"prompt_tokens_details\":{{\"cached_tokens\":{cached}}}"
-            );
-        }
-        if let Some(thinking) = self.thinking {
-            let _ = write!(
-                out,
-                ",\"completion_tokens_details\":{{\"reasoning_tokens\":{thinking}}}"
-            );
-        }
-        if self.input.is_none() || self.output.is_none() {
-            out.push_str(",\"estimated\":true");
-        }
-        out.push('}');
-        out
+        let estimated = self.input.is_none() || self.output.is_none();
+        reported::usage_json(prompt, completion, estimated, |out| {
+            // Writing into a String cannot fail.
+            if let Some(cached) = self.cache_read {
+                let _ = write!(
+                    out,
+                    ",\"prompt_tokens_details\":{{\"cached_tokens\":{cached}}}"
+                );
+            }
+            if let Some(thinking) = self.thinking {
+                let _ = write!(
+                    out,
+                    ",\"completion_tokens_details\":{{\"reasoning_tokens\":{thinking}}}"
+                );
+            }
+        })
     }
 }
 

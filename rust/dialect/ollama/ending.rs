@@ -1,9 +1,8 @@
 //! How an Ollama answer ends, in OpenAI's terms: the finish reason, the usage object, the error.
 
-use std::fmt::Write;
-
 use serde_json::value::RawValue;
 
+use crate::dialect::reported::{self, code_and_advice, error_message, ErrorSource};
 use crate::error::UpstreamError;
 use crate::json::raw_str;
 
@@ -23,37 +22,18 @@ pub fn finish_reason(done_reason: Option<&str>, tool_call_sent: bool) -> &'stati
 /// `prompt` is 0 when Ollama omitted it (it does when the whole prompt was cached, so 0 is
 /// the truth there). A missing completion count is replaced by `counted` and marked estimated.
 pub fn usage_json(prompt: u64, completion: Option<u64>, counted: u64) -> String {
-    usage(prompt, completion.unwrap_or(counted), completion.is_none())
+    reported::usage_json(
+        prompt,
+        completion.unwrap_or(counted),
+        completion.is_none(),
+        |_| {},
+    )
 }
 
 /// The usage of an answer that ended without its done line (an error, a cut-off stream): the
 /// gateway's prompt estimate (or 0) and the lines counted, marked estimated.
 pub fn estimated_usage_json(prompt_estimate: Option<u64>, counted: u64) -> String {
-    usage(prompt_estimate.unwrap_or(0), counted, true)
-}
-
-fn usage(prompt: u64, completion: u64, estimated: bool) -> String {
-    let mut out = String::with_capacity(96);
-    // Writing into a String cannot fail.
-    let _ = write!(
-        out,
-        "{{\"prompt_tokens\":{prompt},\"completion_tokens\":{completion},\"total_tokens\":{}",
-        prompt.saturating_add(completion)
-    );
-    if estimated {
-        out.push_str(",\"estimated\":true");
-    }
-    out.push('}');
-    out
-}
-
-/// Where an error line was found; decides the `code` the client sees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorSource {
-    /// A line of a stream (`upstream_stream_error`).
-    Stream,
-    /// A whole `stream: false` body answered with status 200 (`upstream_reported_error`).
-    Body,
+    reported::usage_json(prompt_estimate.unwrap_or(0), counted, true, |_| {})
 }
 
 /// The error an `{"error": ...}` member describes. Ollama sends a string; an object's `message`
@@ -73,27 +53,8 @@ pub fn upstream_error(error: &RawValue, source: ErrorSource) -> UpstreamError {
         .map(str::trim)
         .filter(|text| !text.is_empty());
     let overloaded = text.is_some_and(|text| text.to_ascii_lowercase().contains("overload"));
-    let (code, advice) = match (overloaded, source) {
-        (true, _) => (
-            "upstream_overloaded",
-            "The model is busy: retry later, or use another model or provider.",
-        ),
-        (false, ErrorSource::Stream) => (
-            "upstream_stream_error",
-            "Retry the request, or use another model or provider if it keeps happening.",
-        ),
-        (false, ErrorSource::Body) => (
-            "upstream_reported_error",
-            "Retry the request, or use another model or provider if it keeps happening.",
-        ),
-    };
-    let mut message = String::from("The upstream reported an error");
-    if let Some(text) = text {
-        message.push_str(": ");
-        message.push_str(text.trim_end_matches('.'));
-    }
-    message.push_str(". ");
-    message.push_str(advice);
+    let (code, advice) = code_and_advice(overloaded, source);
+    let message = error_message(None, text, advice);
     UpstreamError::new(message, "upstream_error", Some(code))
 }
 

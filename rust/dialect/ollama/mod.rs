@@ -16,11 +16,11 @@ mod wire;
 
 use std::ops::ControlFlow;
 
+use crate::dialect::reported::ErrorSource;
 use crate::dialect::GenerationOptions;
 use crate::error::UpstreamError;
 use crate::event::{ChoiceDelta, Event, ToolCallDelta};
 use crate::ndjson::{NdjsonItem, NdjsonParser};
-use ending::ErrorSource;
 use tool_calls::ToolCall;
 use wire::{count, LineView};
 

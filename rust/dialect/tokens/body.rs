@@ -12,9 +12,8 @@ use serde_json::value::RawValue;
 use super::logprobs::write_entry;
 use super::tool_call_delta;
 use super::usage::usage_json;
-use super::wire::{
-    finish_reason, DetailsView, ErrorSource, ErrorView, ReportedCounts, StatusView, TokenView,
-};
+use super::wire::{finish_reason, DetailsView, ErrorView, ReportedCounts, StatusView, TokenView};
+use crate::dialect::reported::ErrorSource;
 use crate::dialect::GenerationOptions;
 use crate::error::UpstreamError;
 use crate::event::{generated_call_id, ChoiceDelta, Event, ToolCallDelta};

@@ -24,13 +24,14 @@ use std::ops::ControlFlow;
 
 use serde_json::value::RawValue;
 
+use crate::dialect::reported::ErrorSource;
 use crate::dialect::GenerationOptions;
 use crate::error::{self, UpstreamError, BAD_RESPONSE};
 use crate::event::{generated_call_id, ChoiceDelta, Event, ToolCallDelta};
 use crate::sse::SseEvent;
 use crate::text::{Released, ReleasedCall, TextStage};
 use logprobs::EntryQueue;
-use wire::{finish_reason, ErrorSource, EventView, ReportedCounts, TokenView};
+use wire::{finish_reason, EventView, ReportedCounts, TokenView};
 
 /// The state of one token stream.
 pub struct TokenReader {

@@ -1,9 +1,8 @@
 //! The OpenAI usage object for a token-event answer: the upstream's counts where it reported
 //! them, the gateway's where it did not, and then marked `"estimated":true`.
 
-use std::fmt::Write;
-
 use super::wire::ReportedCounts;
+use crate::dialect::reported;
 
 /// `{"prompt_tokens":P,"completion_tokens":C,"total_tokens":P+C[,"estimated_cost":X][,"estimated":true]}`.
 ///
@@ -16,22 +15,13 @@ pub fn usage_json(
 ) -> String {
     let completion = reported.completion.unwrap_or(counted);
     let prompt = reported.prompt.or(prompt_estimate).unwrap_or(0);
-    let mut out = String::with_capacity(112);
-    // Writing into a String cannot fail.
-    let _ = write!(
-        out,
-        "{{\"prompt_tokens\":{prompt},\"completion_tokens\":{completion},\"total_tokens\":{}",
-        prompt.saturating_add(completion)
-    );
-    if let Some(cost) = reported.cost {
-        out.push_str(",\"estimated_cost\":");
-        out.push_str(cost);
-    }
-    if reported.completion.is_none() || reported.prompt.is_none() {
-        out.push_str(",\"estimated\":true");
-    }
-    out.push('}');
-    out
+    let estimated = reported.completion.is_none() || reported.prompt.is_none();
+    reported::usage_json(prompt, completion, estimated, |out| {
+        if let Some(cost) = reported.cost {
+            out.push_str(",\"estimated_cost\":");
+            out.push_str(cost);
+        }
+    })
 }
 
 #[cfg(test)]

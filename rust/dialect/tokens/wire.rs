@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::dialect::reported::{code_and_advice, error_message, ErrorSource};
 use crate::error::UpstreamError;
 use crate::json::raw_str;
 
@@ -169,15 +170,6 @@ pub fn finish_reason(native: Option<&str>) -> &'static str {
     }
 }
 
-/// Where an upstream error object was found; decides the `code` the client sees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorSource {
-    /// An event inside a stream that had already started (`upstream_stream_error`).
-    Stream,
-    /// A whole JSON body answered with status 200 (`upstream_reported_error`).
-    Body,
-}
-
 impl ErrorView<'_> {
     /// The error these members describe, if any of them is present (and not null).
     ///
@@ -222,38 +214,12 @@ impl ErrorView<'_> {
 
 fn describe(text: Option<&str>, kind: Option<&str>, source: ErrorSource) -> UpstreamError {
     let overloaded = kind.is_some_and(|k| k.contains("overloaded"));
-    let (code, advice) = if overloaded {
-        (
-            "upstream_overloaded",
-            "The model is busy: retry later, or use another model or provider.",
-        )
-    } else if kind.is_some_and(|k| k.contains("validation")) {
-        (
-            "",
-            "If the request is at fault (for example max_tokens beyond the model's context \
-             length), fix it; otherwise retry the request.",
-        )
-    } else {
-        (
-            "",
-            "Retry the request, or use another model or provider if it keeps happening.",
-        )
-    };
-    let code = match (code, source) {
-        ("", ErrorSource::Stream) => "upstream_stream_error",
-        ("", ErrorSource::Body) => "upstream_reported_error",
-        (code, _) => code,
-    };
-    let mut message = String::from("The upstream reported an error");
-    if let Some(kind) = kind {
-        message.push_str(&format!(" of type {kind:?}"));
+    let (code, mut advice) = code_and_advice(overloaded, source);
+    if !overloaded && kind.is_some_and(|k| k.contains("validation")) {
+        advice = "If the request is at fault (for example max_tokens beyond the model's context \
+                  length), fix it; otherwise retry the request.";
     }
-    if let Some(text) = text {
-        message.push_str(": ");
-        message.push_str(text.trim_end_matches('.'));
-    }
-    message.push_str(". ");
-    message.push_str(advice);
+    let message = error_message(kind, text, advice);
     UpstreamError::new(message, "upstream_error", Some(code))
 }
 

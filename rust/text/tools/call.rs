@@ -30,6 +30,17 @@ pub enum Fed {
     Failed(usize),
 }
 
+/// A call being read, in either JSON shape: what the formats need to drive it.
+pub trait CallReader {
+    /// Reads the next piece of the call's text, sending what may go out.
+    fn feed(&mut self, text: &str, sink: &mut impl TextSink) -> Fed;
+    /// Whether the call's header went out (from then on it counts as a call, come what may).
+    fn header_sent(&self) -> bool;
+    /// The answer ended inside the call: true when the call counts (its header went out; its
+    /// arguments are closed), false when the caller must give its text back.
+    fn end(&mut self, sink: &mut impl TextSink) -> bool;
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Member {
     Name,
@@ -78,27 +89,6 @@ impl CallObject {
             pending: Vec::new(),
             header_sent: false,
         }
-    }
-
-    pub fn header_sent(&self) -> bool {
-        self.header_sent
-    }
-
-    pub fn feed(&mut self, text: &str, sink: &mut impl TextSink) -> Fed {
-        let fed = self.read(text, sink);
-        if let Fed::Failed(_) = fed {
-            self.abandon(sink);
-        } else {
-            self.flush(sink);
-        }
-        fed
-    }
-
-    /// The answer ended inside the call: true when the call counts (its header went out; its
-    /// arguments are closed), false when the caller must give its text back.
-    pub fn end(&mut self, sink: &mut impl TextSink) -> bool {
-        self.abandon(sink);
-        self.header_sent
     }
 
     fn read(&mut self, text: &str, sink: &mut impl TextSink) -> Fed {
@@ -259,6 +249,27 @@ impl CallObject {
     }
 }
 
+impl CallReader for CallObject {
+    fn header_sent(&self) -> bool {
+        self.header_sent
+    }
+
+    fn feed(&mut self, text: &str, sink: &mut impl TextSink) -> Fed {
+        let fed = self.read(text, sink);
+        if let Fed::Failed(_) = fed {
+            self.abandon(sink);
+        } else {
+            self.flush(sink);
+        }
+        fed
+    }
+
+    fn end(&mut self, sink: &mut impl TextSink) -> bool {
+        self.abandon(sink);
+        self.header_sent
+    }
+}
+
 /// Arguments that were not an object: a string holding a JSON object (some models write them
 /// so) → that object's text; `null` → `{}`; anything else stays as written (valid JSON).
 fn other_arguments(raw: &[u8]) -> String {
@@ -299,11 +310,22 @@ impl ArgumentsObject {
         }
     }
 
-    pub fn header_sent(&self) -> bool {
+    fn flush(&mut self, sink: &mut impl TextSink) {
+        if !self.pending.is_empty() {
+            if let Ok(text) = std::str::from_utf8(&self.pending) {
+                sink.tool_arguments(self.index, text);
+            }
+            self.pending.clear();
+        }
+    }
+}
+
+impl CallReader for ArgumentsObject {
+    fn header_sent(&self) -> bool {
         self.header_sent
     }
 
-    pub fn feed(&mut self, text: &str, sink: &mut impl TextSink) -> Fed {
+    fn feed(&mut self, text: &str, sink: &mut impl TextSink) -> Fed {
         let mut fed = Fed::More;
         for (at, byte) in text.bytes().enumerate() {
             if !self.header_sent {
@@ -332,22 +354,12 @@ impl ArgumentsObject {
         fed
     }
 
-    /// The answer ended inside the arguments: see [`CallObject::end`].
-    pub fn end(&mut self, sink: &mut impl TextSink) -> bool {
+    fn end(&mut self, sink: &mut impl TextSink) -> bool {
         if self.header_sent && !self.cursor.done() {
             self.pending
                 .extend_from_slice(self.cursor.closing(0).as_bytes());
             self.flush(sink);
         }
         self.header_sent
-    }
-
-    fn flush(&mut self, sink: &mut impl TextSink) {
-        if !self.pending.is_empty() {
-            if let Ok(text) = std::str::from_utf8(&self.pending) {
-                sink.tool_arguments(self.index, text);
-            }
-            self.pending.clear();
-        }
     }
 }

@@ -9,7 +9,7 @@
 //! stage works on whole characters.
 
 use super::call::ArgumentsObject;
-use super::{content, lead, scan, AfterCall, Core, Lead, Scan};
+use super::{lead, scan, AfterCall, Core, Lead, Scan};
 use crate::text::TextSink;
 
 const CALLS_BEGIN: &str = "<｜tool▁calls▁begin｜>";
@@ -63,11 +63,7 @@ impl DeepSeek {
                 State::Lead { after_calls } => match lead(rest, &[CALLS_BEGIN], *after_calls) {
                     Lead::Hold => return core.held.push_str(rest),
                     Lead::Marker { ws, .. } => {
-                        if !*after_calls {
-                            core.taken.push_str(&rest[..ws]);
-                        }
-                        core.taken.push_str(CALLS_BEGIN);
-                        rest = &rest[ws + CALLS_BEGIN.len()..];
+                        rest = core.take_marker(rest, ws, CALLS_BEGIN, !*after_calls);
                         self.state = State::Calls;
                     }
                     Lead::Text { from } => {
@@ -75,26 +71,19 @@ impl DeepSeek {
                         self.state = State::Text;
                     }
                 },
-                State::Text => match scan(rest, CALLS_BEGIN) {
-                    Scan::Marker(at) => {
-                        content(sink, &rest[..at]);
-                        core.taken.push_str(CALLS_BEGIN);
-                        rest = &rest[at + CALLS_BEGIN.len()..];
+                State::Text => match core.until_marker(rest, CALLS_BEGIN, sink) {
+                    Some(after) => {
+                        rest = after;
                         self.state = State::Calls;
                     }
-                    Scan::Hold(at) => {
-                        content(sink, &rest[..at]);
-                        return core.held.push_str(&rest[at..]);
-                    }
-                    Scan::Text => return content(sink, rest),
+                    None => return,
                 },
                 // Before the block's first call `taken` holds its opening marker: whitespace
                 // then is kept for giving back; after a call it is markup.
                 State::Calls => match lead(rest, &[CALL_BEGIN, CALLS_END], core.taken.is_empty()) {
                     Lead::Hold => return core.held.push_str(rest),
                     Lead::Marker { ws, which: 0 } => {
-                        core.taken.push_str(&rest[..ws + CALL_BEGIN.len()]);
-                        rest = &rest[ws + CALL_BEGIN.len()..];
+                        rest = core.take_marker(rest, ws, CALL_BEGIN, true);
                         self.state = State::Kind(String::new());
                     }
                     Lead::Marker { ws, .. } => {
@@ -172,9 +161,7 @@ impl DeepSeek {
                     }
                 }
                 State::Fence { name, fenced } => {
-                    let trimmed = rest.trim_start();
-                    core.taken.push_str(&rest[..rest.len() - trimmed.len()]);
-                    rest = trimmed;
+                    rest = core.take_whitespace(rest);
                     if rest.is_empty() {
                         return;
                     }
@@ -198,8 +185,7 @@ impl DeepSeek {
                     }
                 }
                 State::Arguments(arguments) => {
-                    let fed = arguments.feed(rest, sink);
-                    match core.after_feed(fed, arguments.header_sent(), rest, sink) {
+                    match core.feed_call(arguments.as_mut(), rest, sink) {
                         AfterCall::More => return,
                         AfterCall::Ended { at, ok } => {
                             rest = &rest[at..];
@@ -242,22 +228,16 @@ impl DeepSeek {
 
     pub fn finish(&mut self, core: &mut Core, sink: &mut impl TextSink) {
         match &mut self.state {
-            State::Start | State::Text | State::Lead { after_calls: false } => {
-                content(sink, &core.held)
-            }
-            State::Lead { after_calls: true } => content(sink, core.held.trim_start()),
+            State::Start | State::Text => core.release_held(false, sink),
+            State::Lead { after_calls } => core.release_held(*after_calls, sink),
             State::Calls | State::Kind(_) | State::Name { .. } | State::Fence { .. } => {
                 // Taken markup (a block or call that never became one) is content; a partial
                 // marker after a complete call is markup.
                 if !core.taken.is_empty() {
-                    let held = std::mem::take(&mut core.held);
-                    core.give_back(&held, sink);
+                    core.give_back_held(sink);
                 }
             }
-            State::Arguments(arguments) => {
-                let counted = arguments.end(sink);
-                core.end_in_call(counted, sink);
-            }
+            State::Arguments(arguments) => core.end_in_call(arguments.as_mut(), sink),
             State::AfterArguments => {}
         }
         self.state = State::Start;

@@ -3,7 +3,7 @@
 //! calls. A missing `</tool_call>` before the next call or the end is tolerated.
 
 use super::call::CallObject;
-use super::{content, lead, scan, AfterCall, Core, Lead, Scan};
+use super::{lead, AfterCall, Core, Lead};
 use crate::text::TextSink;
 
 const OPEN: &str = "<tool_call>";
@@ -39,11 +39,7 @@ impl Hermes {
                 State::Lead { after_call } => match lead(rest, &[OPEN], *after_call) {
                     Lead::Hold => return core.held.push_str(rest),
                     Lead::Marker { ws, .. } => {
-                        if !*after_call {
-                            core.taken.push_str(&rest[..ws]);
-                        }
-                        core.taken.push_str(OPEN);
-                        rest = &rest[ws + OPEN.len()..];
+                        rest = core.take_marker(rest, ws, OPEN, !*after_call);
                         self.state = State::Open;
                     }
                     Lead::Text { from } => {
@@ -51,23 +47,15 @@ impl Hermes {
                         self.state = State::Text;
                     }
                 },
-                State::Text => match scan(rest, OPEN) {
-                    Scan::Marker(at) => {
-                        content(sink, &rest[..at]);
-                        core.taken.push_str(OPEN);
-                        rest = &rest[at + OPEN.len()..];
+                State::Text => match core.until_marker(rest, OPEN, sink) {
+                    Some(after) => {
+                        rest = after;
                         self.state = State::Open;
                     }
-                    Scan::Hold(at) => {
-                        content(sink, &rest[..at]);
-                        return core.held.push_str(&rest[at..]);
-                    }
-                    Scan::Text => return content(sink, rest),
+                    None => return,
                 },
                 State::Open => {
-                    let trimmed = rest.trim_start();
-                    core.taken.push_str(&rest[..rest.len() - trimmed.len()]);
-                    rest = trimmed;
+                    rest = core.take_whitespace(rest);
                     if rest.starts_with('{') {
                         self.state = State::Call(Box::new(CallObject::new(core.calls)));
                     } else if !rest.is_empty() {
@@ -75,16 +63,13 @@ impl Hermes {
                         self.state = State::Text;
                     }
                 }
-                State::Call(call) => {
-                    let fed = call.feed(rest, sink);
-                    match core.after_feed(fed, call.header_sent(), rest, sink) {
-                        AfterCall::More => return,
-                        AfterCall::Ended { at, ok } => {
-                            rest = &rest[at..];
-                            self.state = if ok { State::Close } else { State::Text };
-                        }
+                State::Call(call) => match core.feed_call(call.as_mut(), rest, sink) {
+                    AfterCall::More => return,
+                    AfterCall::Ended { at, ok } => {
+                        rest = &rest[at..];
+                        self.state = if ok { State::Close } else { State::Text };
                     }
-                }
+                },
                 State::Close => {
                     let trimmed = rest.trim_start();
                     if let Some(after) = trimmed.strip_prefix(CLOSE) {
@@ -103,19 +88,11 @@ impl Hermes {
 
     pub fn finish(&mut self, core: &mut Core, sink: &mut impl TextSink) {
         match &mut self.state {
-            State::Start | State::Text | State::Lead { after_call: false } => {
-                content(sink, &core.held)
-            }
+            State::Start | State::Text => core.release_held(false, sink),
             // Whitespace after a call is dropped; a partial marker is text.
-            State::Lead { after_call: true } => content(sink, core.held.trim_start()),
-            State::Open => {
-                let held = std::mem::take(&mut core.held);
-                core.give_back(&held, sink);
-            }
-            State::Call(call) => {
-                let counted = call.end(sink);
-                core.end_in_call(counted, sink);
-            }
+            State::Lead { after_call } => core.release_held(*after_call, sink),
+            State::Open => core.give_back_held(sink),
+            State::Call(call) => core.end_in_call(call.as_mut(), sink),
             // A partial closing tag after a complete call is markup.
             State::Close => {}
         }

@@ -61,9 +61,7 @@ impl Llama3 {
                     }
                 }
                 State::Tag => {
-                    let trimmed = rest.trim_start();
-                    core.taken.push_str(&rest[..rest.len() - trimmed.len()]);
-                    rest = trimmed;
+                    rest = core.take_whitespace(rest);
                     if rest.starts_with('{') {
                         self.state = State::Call(Box::new(CallObject::new(core.calls)));
                     } else if !rest.is_empty() {
@@ -72,16 +70,13 @@ impl Llama3 {
                         self.state = State::Off;
                     }
                 }
-                State::Call(call) => {
-                    let fed = call.feed(rest, sink);
-                    match core.after_feed(fed, call.header_sent(), rest, sink) {
-                        AfterCall::More => return,
-                        AfterCall::Ended { at, ok } => {
-                            rest = &rest[at..];
-                            self.state = if ok { State::Between } else { State::Off };
-                        }
+                State::Call(call) => match core.feed_call(call.as_mut(), rest, sink) {
+                    AfterCall::More => return,
+                    AfterCall::Ended { at, ok } => {
+                        rest = &rest[at..];
+                        self.state = if ok { State::Between } else { State::Off };
                     }
-                }
+                },
                 State::Off => return content(sink, rest),
             }
         }
@@ -92,14 +87,8 @@ impl Llama3 {
             State::Start | State::Off => content(sink, &core.held),
             // A partial tag after the calls is text.
             State::Between => content(sink, &core.held),
-            State::Tag => {
-                let held = std::mem::take(&mut core.held);
-                core.give_back(&held, sink);
-            }
-            State::Call(call) => {
-                let counted = call.end(sink);
-                core.end_in_call(counted, sink);
-            }
+            State::Tag => core.give_back_held(sink),
+            State::Call(call) => core.end_in_call(call.as_mut(), sink),
         }
         self.state = State::Start;
     }

@@ -4,7 +4,7 @@
 //! with `[` is read as the calls array too (and goes out as content if it is not one).
 
 use super::call::{ArgumentsObject, CallObject};
-use super::{content, lead, scan, AfterCall, Core, Lead, Scan};
+use super::{lead, AfterCall, Core, Lead};
 use crate::text::TextSink;
 
 const MARKER: &str = "[TOOL_CALLS]";
@@ -61,19 +61,13 @@ impl Mistral {
                     match lead(rest, markers, *after_call) {
                         Lead::Hold => return core.held.push_str(rest),
                         Lead::Marker { ws, which } => {
-                            if !*after_call {
-                                core.taken.push_str(&rest[..ws]);
-                            }
-                            rest = &rest[ws..];
-                            if which == 0 {
-                                core.taken.push_str(MARKER);
-                                rest = &rest[MARKER.len()..];
-                                self.state = State::Open;
+                            let (marker, next) = if which == 0 {
+                                (MARKER, State::Open)
                             } else {
-                                core.taken.push('[');
-                                rest = &rest[1..];
-                                self.state = State::Element;
-                            }
+                                ("[", State::Element)
+                            };
+                            rest = core.take_marker(rest, ws, marker, !*after_call);
+                            self.state = next;
                         }
                         Lead::Text { from } => {
                             rest = &rest[from..];
@@ -81,23 +75,15 @@ impl Mistral {
                         }
                     }
                 }
-                State::Text => match scan(rest, MARKER) {
-                    Scan::Marker(at) => {
-                        content(sink, &rest[..at]);
-                        core.taken.push_str(MARKER);
-                        rest = &rest[at + MARKER.len()..];
+                State::Text => match core.until_marker(rest, MARKER, sink) {
+                    Some(after) => {
+                        rest = after;
                         self.state = State::Open;
                     }
-                    Scan::Hold(at) => {
-                        content(sink, &rest[..at]);
-                        return core.held.push_str(&rest[at..]);
-                    }
-                    Scan::Text => return content(sink, rest),
+                    None => return,
                 },
                 State::Open => {
-                    let trimmed = rest.trim_start();
-                    core.taken.push_str(&rest[..rest.len() - trimmed.len()]);
-                    rest = trimmed;
+                    rest = core.take_whitespace(rest);
                     if let Some(after) = rest.strip_prefix('[') {
                         core.taken.push('[');
                         rest = after;
@@ -115,9 +101,7 @@ impl Mistral {
                     }
                 }
                 State::Element => {
-                    let trimmed = rest.trim_start();
-                    core.taken.push_str(&rest[..rest.len() - trimmed.len()]);
-                    rest = trimmed;
+                    rest = core.take_whitespace(rest);
                     if rest.starts_with('{') {
                         self.state = State::Call {
                             call: Box::new(CallObject::new(core.calls)),
@@ -130,8 +114,7 @@ impl Mistral {
                 }
                 State::Call { call, in_array } => {
                     let in_array = *in_array;
-                    let fed = call.feed(rest, sink);
-                    match core.after_feed(fed, call.header_sent(), rest, sink) {
+                    match core.feed_call(call.as_mut(), rest, sink) {
                         AfterCall::More => return,
                         AfterCall::Ended { at, ok } => {
                             rest = &rest[at..];
@@ -177,8 +160,7 @@ impl Mistral {
                     }
                 }
                 State::Arguments(arguments) => {
-                    let fed = arguments.feed(rest, sink);
-                    match core.after_feed(fed, arguments.header_sent(), rest, sink) {
+                    match core.feed_call(arguments.as_mut(), rest, sink) {
                         AfterCall::More => return,
                         AfterCall::Ended { at, ok } => {
                             rest = &rest[at..];
@@ -196,22 +178,11 @@ impl Mistral {
 
     pub fn finish(&mut self, core: &mut Core, sink: &mut impl TextSink) {
         match &mut self.state {
-            State::Start | State::Text | State::Lead { after_call: false } => {
-                content(sink, &core.held)
-            }
-            State::Lead { after_call: true } => content(sink, core.held.trim_start()),
-            State::Open | State::Element | State::Name(_) => {
-                let held = std::mem::take(&mut core.held);
-                core.give_back(&held, sink);
-            }
-            State::Call { call, .. } => {
-                let counted = call.end(sink);
-                core.end_in_call(counted, sink);
-            }
-            State::Arguments(arguments) => {
-                let counted = arguments.end(sink);
-                core.end_in_call(counted, sink);
-            }
+            State::Start | State::Text => core.release_held(false, sink),
+            State::Lead { after_call } => core.release_held(*after_call, sink),
+            State::Open | State::Element | State::Name(_) => core.give_back_held(sink),
+            State::Call { call, .. } => core.end_in_call(call.as_mut(), sink),
+            State::Arguments(arguments) => core.end_in_call(arguments.as_mut(), sink),
             // An array left open after complete calls: the calls stand.
             State::Next => {}
         }

@@ -20,7 +20,7 @@ mod hermes;
 mod llama3;
 mod mistral;
 
-use call::Fed;
+use call::{CallReader, Fed};
 use deepseek::DeepSeek;
 use hermes::Hermes;
 use llama3::Llama3;
@@ -89,15 +89,74 @@ impl Core {
         content(sink, more);
     }
 
-    /// Books the result of feeding `rest` to a call whose header went out (`header_sent`)
-    /// or not.
-    fn after_feed(
+    /// The content of a failed attempt that the answer's end cut short: everything taken for
+    /// it, then what was held.
+    fn give_back_held(&mut self, sink: &mut impl TextSink) {
+        let held = std::mem::take(&mut self.held);
+        self.give_back(&held, sink);
+    }
+
+    /// Text: releases it as content up to `marker`, which is taken, and returns the text after
+    /// it; `None` when there is no whole marker (the text went out, a possible start is held).
+    fn until_marker<'a>(
         &mut self,
-        fed: Fed,
-        header_sent: bool,
+        rest: &'a str,
+        marker: &str,
+        sink: &mut impl TextSink,
+    ) -> Option<&'a str> {
+        match scan(rest, marker) {
+            Scan::Marker(at) => {
+                content(sink, &rest[..at]);
+                self.taken.push_str(marker);
+                Some(&rest[at + marker.len()..])
+            }
+            Scan::Hold(at) => {
+                content(sink, &rest[..at]);
+                self.held.push_str(&rest[at..]);
+                None
+            }
+            Scan::Text => {
+                content(sink, rest);
+                None
+            }
+        }
+    }
+
+    /// Takes the `ws` bytes of whitespace that [`lead`] found (when `keep_ws`: they go back as
+    /// content if the call fails; else they are markup, dropped) and the `marker` after them;
+    /// returns the text that follows.
+    fn take_marker<'a>(
+        &mut self,
+        rest: &'a str,
+        ws: usize,
+        marker: &str,
+        keep_ws: bool,
+    ) -> &'a str {
+        if keep_ws {
+            self.taken.push_str(&rest[..ws]);
+        }
+        self.taken.push_str(marker);
+        &rest[ws + marker.len()..]
+    }
+
+    /// Takes the whitespace inside markup (given back with it if the call fails); returns the
+    /// text after it.
+    fn take_whitespace<'a>(&mut self, rest: &'a str) -> &'a str {
+        let trimmed = rest.trim_start();
+        self.taken.push_str(&rest[..rest.len() - trimmed.len()]);
+        trimmed
+    }
+
+    /// Feeds `rest` to `call` and books the result: on a failure before the call's header went
+    /// out, what was taken for it and the text it read go back as content.
+    fn feed_call(
+        &mut self,
+        call: &mut impl CallReader,
         rest: &str,
         sink: &mut impl TextSink,
     ) -> AfterCall {
+        let fed = call.feed(rest, sink);
+        let header_sent = call.header_sent();
         match fed {
             Fed::More => {
                 if header_sent {
@@ -124,17 +183,26 @@ impl Core {
         }
     }
 
-    /// The answer ended inside a call: it counts if its header went out; else its markup (and
-    /// whatever was held) is content.
-    fn end_in_call(&mut self, counted: bool, sink: &mut impl TextSink) {
-        if counted {
+    /// The answer ended inside `call`: it counts if its header went out (its arguments are
+    /// closed); else its markup (and whatever was held) is content.
+    fn end_in_call(&mut self, call: &mut impl CallReader, sink: &mut impl TextSink) {
+        if call.end(sink) {
             self.calls += 1;
             self.taken.clear();
         } else {
-            let held = std::mem::take(&mut self.held);
-            self.give_back(&held, sink);
+            self.give_back_held(sink);
         }
         self.held.clear();
+    }
+
+    /// The answer ended in text (or before a call was begun): what was held is content, less
+    /// its leading whitespace after a call (markup, dropped).
+    fn release_held(&mut self, after_call: bool, sink: &mut impl TextSink) {
+        if after_call {
+            content(sink, self.held.trim_start());
+        } else {
+            content(sink, &self.held);
+        }
     }
 }
 
