@@ -244,6 +244,22 @@ def test_bad_requests(
     )
 
 
+def test_one_upstream_connection_carries_streams_and_plain_answers(simulator: Simulator) -> None:
+    """A stream ends at its last event; the framing after it is read, so the connection is
+    reused instead of a new one (and a TCP handshake) per stream."""
+    with (
+        running_gateway((sim_provider(simulator),)) as url,  # its own pool: no other traffic
+        httpx.Client(base_url=url.removesuffix("/v1"), timeout=30) as http,
+    ):
+        for stream in (True, False, True, True, False, True):
+            answer = http.post("/v1/chat/completions", json=chat("#sim tokens=5", stream=stream))
+            assert answer.status_code == 200
+            assert (b"[DONE]" in answer.content) is stream
+        seen = list(simulator.state.recent)[-6:]
+    assert [r["path"] for r in seen] == ["/v1/chat/completions"] * 6
+    assert len({r["client"] for r in seen}) == 1
+
+
 def test_oversized_body_is_413_and_server_keeps_serving(gateway_url: str) -> None:
     host, port = "127.0.0.1", int(gateway_url.rsplit(":", 1)[1].split("/")[0])
     size = 20 * 1024 * 1024

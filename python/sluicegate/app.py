@@ -39,11 +39,11 @@ from sluicegate.server import Request, Response, ServerLimits, StreamingResponse
 from sluicegate.upstream import (
     MAX_ERROR_BODY_BYTES,
     MAX_JSON_BODY_BYTES,
+    BodyChunks,
     IdleTimeout,
     TotalTimeout,
     UpstreamExchange,
     UpstreamPool,
-    iter_chunks,
     open_upstream,
     read_body,
 )
@@ -241,7 +241,7 @@ class Gateway:
                 self._log_done(chat, route, transcoder, started)
                 _fail_over_if_failed(transcoder)
                 return Response(200, answer)
-            chunks = iter_chunks(response, route.provider.timeouts)
+            chunks = BodyChunks(response, route.provider.timeouts)
             head = await self._until_first_content(route, transcoder, chunks)
             if transcoder.error and not transcoder.content_emitted:
                 self._log_done(chat, route, transcoder, started)
@@ -250,8 +250,9 @@ class Gateway:
             await exchange.aclose()
             raise
         # From here the response generator owns the exchange and closes it.
-        relay = self._relay(chat, route, exchange, transcoder, started, head, chunks)
-        return StreamingResponse(200, relay)
+        relay = self._relay(chat, route, exchange, transcoder, started, chunks)
+        await anext(relay)  # into its ``try``: closing it now always closes the exchange
+        return StreamingResponse(200, relay, first=head)
 
     async def _until_first_content(
         self, route: Route, transcoder: StreamTranscoder, chunks: AsyncIterator[bytes]
@@ -342,14 +343,16 @@ class Gateway:
         exchange: UpstreamExchange,
         transcoder: StreamTranscoder,
         started: float,
-        head: bytes,
         chunks: AsyncIterator[bytes],
     ) -> AsyncIterator[bytes]:
-        """Upstream bytes → transcoder → client, one write per upstream read; ``head`` is what
-        the transcoder produced while the first content was awaited."""
+        """Upstream bytes → transcoder → client, one write per upstream read, after what the
+        transcoder produced while the first content was awaited (the response's ``first``).
+
+        The caller primes it past the empty first item: a generator closed before it started
+        would skip its ``finally``, and the exchange with it, if the client went away while the
+        response head was being sent."""
         try:
-            if head:
-                yield head
+            yield b""
             if not transcoder.done:
                 try:
                     async for chunk in chunks:
@@ -364,13 +367,14 @@ class Gateway:
                 if tail:
                     yield tail
         finally:
-            if not transcoder.done:  # the client went away: end it so usage is still counted
+            answered = transcoder.done
+            if not answered:  # the client went away: end it so usage is still counted
                 transcoder.abort(
                     "The client went away before the answer was complete.",
                     "client_error",
                     "client_disconnected",
                 )
-            await exchange.aclose()
+            await exchange.aclose(answered=answered)
             self._log_done(chat, route, transcoder, started)
 
     def _log_done(

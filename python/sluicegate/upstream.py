@@ -1,9 +1,10 @@
-"""Talking to upstreams: httpx connections kept per provider, explicit timeouts.
+"""Talking to upstreams: connections kept per provider, explicit timeouts.
 
-httpx is used as a plain transport: the gateway applies its own first-byte, idle and total
-deadlines with trio cancel scopes (httpx has one ``read`` timeout for both waiting for headers
-and waiting between chunks, and LLMs need those to differ). Transport failures become
-``GatewayError``s with a message that names the provider and what to check — never a key.
+Each connection is an ``HTTP11Transport`` (sluicegate.http11: h11 on a trio socket) under an
+``httpx.AsyncClient``. The gateway applies its own first-byte, idle and total deadlines with
+trio cancel scopes (httpx has one ``read`` timeout for both waiting for headers and waiting
+between chunks, and LLMs need those to differ). Transport failures become ``GatewayError``s
+with a message that names the provider and what to check — never a key.
 
 The chat hot path hands an ``httpx.Request`` straight to the connection's transport
 (``handle_async_request``, httpx's public transport API) instead of going through
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import math
-import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -26,6 +26,7 @@ import trio
 from sluicegate import __version__
 from sluicegate.config import ProviderConfig, Timeouts
 from sluicegate.errors import GatewayError
+from sluicegate.http11 import HTTP11Transport, ResponseBody
 from sluicegate.providers import UpstreamRequest
 
 log = logging.getLogger("sluicegate.upstream")
@@ -33,6 +34,11 @@ log = logging.getLogger("sluicegate.upstream")
 # Bounded so a misbehaving upstream cannot make the gateway buffer without limit.
 MAX_ERROR_BODY_BYTES = 64 * 1024
 MAX_JSON_BODY_BYTES = 64 * 1024 * 1024
+# After a stream's last event, what is left of its body (the chunked framing, a final newline)
+# is read so the connection can be reused; an upstream that sends more, or not at once, loses
+# its connection instead.
+MAX_DRAIN_BYTES = 64 * 1024
+DRAIN_SECONDS = 0.05
 
 USER_AGENT = f"sluicegate/{__version__}"
 _MAX_CACHED_URLS = 1024
@@ -65,14 +71,14 @@ class _ProviderState:
 
 
 class UpstreamPool:
-    """httpx connections to the upstreams, one socket each, reused per provider.
+    """Upstream connections, one socket each, reused per provider.
 
-    Why one connection per transport: httpcore's connection pool looks at every connection it
-    holds (with a readability syscall each) for every request, so a shared pool with 64 busy
-    connections costs milliseconds of CPU per request. A stack of single-connection transports
-    makes taking and returning a connection O(1); the most recently used one (the warmest
-    connection) is handed out first. All of them share one TLS context, built once, because
-    building it costs tens of milliseconds.
+    Why one connection per transport: a shared pool (httpcore's) looks at every connection it
+    holds (with a readability syscall each) for every request, so with 64 busy connections it
+    costs milliseconds of CPU per request. A stack of single-connection transports makes taking
+    and returning a connection O(1); the most recently used one (the warmest connection) is
+    handed out first. All of them share one TLS context (sluicegate.http11), built on the first
+    TLS connection, because building it costs tens of milliseconds.
 
     ``transport`` is the seam for tests and special set-ups (an ``httpx.AsyncBaseTransport``
     used for every connection instead of the network).
@@ -83,7 +89,6 @@ class UpstreamPool:
     def __init__(self, transport: httpx.AsyncBaseTransport | None = None):
         self._transport = transport
         self._providers: dict[str, _ProviderState] = {}
-        self._ssl_context: ssl.SSLContext | None = None
         self._urls: dict[str, tuple[httpx.URL, str]] = {}  # url -> (parsed, Host)
 
     def _state(self, provider: ProviderConfig) -> _ProviderState:
@@ -95,13 +100,7 @@ class UpstreamPool:
         return state
 
     def _new_connection(self, provider: ProviderConfig) -> UpstreamConnection:
-        if self._ssl_context is None:
-            self._ssl_context = httpx.create_ssl_context()
-        transport = self._transport or httpx.AsyncHTTPTransport(
-            verify=self._ssl_context,
-            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-            trust_env=False,
-        )
+        transport = self._transport or HTTP11Transport()
         t = provider.timeouts
         client = httpx.AsyncClient(
             transport=transport,
@@ -225,14 +224,20 @@ class UpstreamExchange:
         self._closed = False
         self.response = response
 
-    async def aclose(self) -> None:
+    async def aclose(self, *, answered: bool = False) -> None:
+        """``answered``: the answer is complete (its last event was read), so what is left of
+        the body is framing worth reading to keep the connection; otherwise an unfinished body
+        drops the connection."""
         if self._closed:
             return
         self._closed = True
         # Shielded: on client disconnect this runs inside a cancelled scope, and the upstream
-        # connection must still be closed at once (the client pays for tokens). An unfinished
-        # body makes httpcore drop the connection instead of keeping it alive.
+        # connection must still be closed at once (the client pays for tokens).
         with trio.CancelScope(shield=True):
+            stream = self.response.stream
+            if answered and isinstance(stream, ResponseBody):
+                with trio.move_on_after(DRAIN_SECONDS):
+                    await stream.drain(MAX_DRAIN_BYTES)
             with trio.move_on_after(2):
                 await self.response.aclose()
             await self._pool.checkin(self._provider, self._connection)
@@ -265,7 +270,7 @@ async def read_body(response: httpx.Response, limit: int, timeouts: Timeouts) ->
     """The whole body, within the idle and total deadlines and the size ``limit``."""
     parts: list[bytes] = []
     size = 0
-    async for chunk in iter_chunks(response, timeouts):
+    async for chunk in BodyChunks(response, timeouts):
         size += len(chunk)
         if size > limit:
             raise GatewayError(
@@ -295,25 +300,33 @@ def _body_stream(response: httpx.Response) -> AsyncIterator[bytes]:
     return response.aiter_bytes()
 
 
-async def iter_chunks(response: httpx.Response, timeouts: Timeouts) -> AsyncIterator[bytes]:
+class BodyChunks:
     """The response body as it arrives, one item per upstream read.
 
     Raises ``IdleTimeout``/``TotalTimeout`` when a deadline passes and lets
-    ``httpx.TransportError`` through when the connection fails mid-body.
+    ``httpx.TransportError`` through when the connection fails mid-body. A plain iterator, not
+    an async generator: the stream relay stops reading at the answer's last event, and an
+    abandoned generator is finalised later by trio's garbage-collection hook, at a cost.
     """
-    total_deadline = trio.current_time() + timeouts.total if timeouts.total else math.inf
-    idle = timeouts.idle or math.inf
-    reads = _body_stream(response)
-    while True:
-        deadline = min(trio.current_time() + idle, total_deadline)
-        with trio.move_on_at(deadline) as scope:
-            try:
-                chunk = await anext(reads)
-            except StopAsyncIteration:
-                return
-        if scope.cancelled_caught:
-            if trio.current_time() >= total_deadline:
-                raise TotalTimeout
-            raise IdleTimeout
-        if chunk:
-            yield chunk
+
+    __slots__ = ("_idle", "_reads", "_total_deadline")
+
+    def __init__(self, response: httpx.Response, timeouts: Timeouts) -> None:
+        self._total_deadline = trio.current_time() + timeouts.total if timeouts.total else math.inf
+        self._idle = timeouts.idle or math.inf
+        self._reads = _body_stream(response)
+
+    def __aiter__(self) -> BodyChunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while True:
+            deadline = min(trio.current_time() + self._idle, self._total_deadline)
+            with trio.move_on_at(deadline) as scope:
+                chunk = await anext(self._reads)
+            if scope.cancelled_caught:
+                if trio.current_time() >= self._total_deadline:
+                    raise TotalTimeout
+                raise IdleTimeout
+            if chunk:
+                return chunk

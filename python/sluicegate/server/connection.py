@@ -367,8 +367,11 @@ class _Connection:
                 None,
                 close=self._tracker.draining,
             )
-            await self._send(head)
-            while request.method != "HEAD":
+            if request.method == "HEAD":
+                await self._send(head + protocol.end())
+                return
+            await self._send(head + protocol.body(response.first) if response.first else head)
+            while True:
                 try:
                     chunk = await anext(chunks)
                 except StopAsyncIteration:

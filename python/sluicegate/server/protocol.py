@@ -33,11 +33,12 @@ class RequestRejected(Exception):
         return error_body(self.message, "invalid_request_error", self.code)
 
 
+# Reason phrases looked up once, not per response.
+_REASONS = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
+
+
 def _reason(status: int) -> bytes:
-    try:
-        return HTTPStatus(status).phrase.encode("ascii")
-    except ValueError:
-        return b""
+    return _REASONS.get(status, b"")
 
 
 def _encode_headers(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:

@@ -39,12 +39,14 @@ class Response:
 
 @dataclass(slots=True)
 class StreamingResponse:
-    """Headers go out at once; each item of ``chunks`` is one chunk and one socket write."""
+    """Headers go out at once, with ``first`` (body bytes ready now) in the same write; each
+    item of ``chunks`` is then one chunk and one socket write."""
 
     status: int
     chunks: AsyncIterable[bytes]
     headers: list[tuple[str, str]] = field(default_factory=list)
     content_type: str = "text/event-stream"
+    first: bytes = b""
 
 
 Handler = Callable[[Request], Awaitable[Response | StreamingResponse]]

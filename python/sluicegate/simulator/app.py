@@ -122,6 +122,7 @@ def make_simulator_handler(state: SimulatorState | None = None) -> Handler:
             request.path,
             {k.decode("latin-1"): v.decode("latin-1") for k, v in request.headers},
             _parsed_body(request.body),
+            request.client,
         )
         route = _route_for(request.method, request.path)
         if route is None:

@@ -23,9 +23,25 @@ class SimulatorState:
     client_disconnects: int = 0
     recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_LIMIT))
 
-    def record(self, method: str, path: str, headers: dict[str, str], body: Any) -> None:
+    def record(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: Any,
+        client: tuple[str, int] | None = None,
+    ) -> None:
+        """``client``: the connection's peer address, so tests can see connection reuse."""
         self.requests += 1
-        self.recent.append({"method": method, "path": path, "headers": headers, "body": body})
+        self.recent.append(
+            {
+                "method": method,
+                "path": path,
+                "headers": headers,
+                "body": body,
+                "client": f"{client[0]}:{client[1]}" if client else None,
+            }
+        )
 
     def stats(self) -> dict[str, int]:
         return {
