@@ -62,6 +62,7 @@ class Target:
     proc: subprocess.Popen[bytes] | None = None
     results: dict[str, object] = field(default_factory=dict)
     unavailable: str = ""  # why the target could not be measured ("" = it was)
+    c1_only: bool = False  # measured in the c=1 rounds only (the floor relay)
 
     def body(self, directive: str, *, stream: bool) -> bytes:
         # The same document serves both routes: Ollama's /api/chat reads model, messages and an
@@ -367,6 +368,10 @@ class C1Plan:
         return C1Plan(self.latency // 10, self.ttft // 10, 4, 4, self.first_warmup)
 
 
+# bench/floor_proxy.py: h11 both ways over trio sockets and nothing else, the least any gateway
+# on the project's fixed stack does per request.
+FLOOR = "trio+h11 floor"
+
 OPENAI_C1 = C1Plan(3000, 1000, 20, 15, 200)
 # Fewer samples on the Ollama route: LiteLLM's ollama_chat/ takes ~20-25 ms a request here (its
 # OpenAI route ~14), and the whole `make bench` has to stay within ~8 minutes. 1000 requests
@@ -462,6 +467,8 @@ def ollama_route(targets: list[Target]) -> list[Target]:
     direct, *gateways = targets
     route = [Target(direct.name, direct.port, direct.model, path=OLLAMA_PATH)]
     for t in gateways:
+        if t.c1_only:
+            continue
         model = LITELLM_OLLAMA_MODEL if t.name == "LiteLLM" else SLUICEGATE_OLLAMA_MODEL
         route.append(Target(t.name, t.port, model, health=t.health, unavailable=t.unavailable))
     return route
@@ -545,6 +552,12 @@ def main() -> int:
             t = Target("LiteLLM", port, "sim-small", health="/health/liveliness")
             t.proc = procs.start(litellm_argv(port), LITELLM_ENV)
             targets.append(t)
+        port = free_port()
+        floor = Target(FLOOR, port, "sim-small", c1_only=True)
+        floor.proc = procs.start(
+            [str(GATEWAY_PYTHON), str(BENCH / "floor_proxy.py"), str(port), str(sim_port)], quiet
+        )
+        targets.append(floor)
         for t in targets[1:]:
             try:
                 wait_healthy(t.port, t.health, time.perf_counter() + 180, t.proc)
@@ -562,7 +575,8 @@ def main() -> int:
             routes.append(("Ollama native", live_ollama, OLLAMA_C1))
         measure_c1(routes, q)
         for t in live:
-            measure(t, q)
+            if not t.c1_only:
+                measure(t, q)
         if args.profile and not targets[1].unavailable:
             profile(targets[1], 5 if q else 10)
         procs.stop_all()
@@ -814,6 +828,17 @@ def render(doc: dict) -> None:
     zipapp = cold.get("sluicegate (zipapp)", NAN)
     target("zipapp cold start ≤ 0.5 s", zipapp, f"{zipapp:.3f} s", zipapp <= 0.5)
     lines.append("")
+    floor = rows.get(FLOOR)
+    if floor is not None:  # absent from older results.json
+        lines += [
+            f"The floor of the stack, in the same run: `{FLOOR}` (bench/floor_proxy.py — h11 "
+            "both ways over trio sockets, no JSON, routing, transcoding, timeouts or logging) "
+            f"adds {floor['added_p50_ms']:.3f} ms p50 / {floor['added_p99_ms']:.3f} ms p99, "
+            f"and {floor['added_ttft_p99_ms']:.3f} ms to the TTFT p99. That much of "
+            "sluicegate's added latency no work inside sluicegate can remove; sluicegate adds "
+            f"{sg['added_p50_ms'] - floor['added_p50_ms']:.3f} ms p50 on top of it.",
+            "",
+        ]
     lines.append("Core targets (≥ 2 M events/s, ≥ 10x the reference): see the core table below.")
     lines += [
         "",

@@ -10,14 +10,18 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from functools import partial
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import Simulator
+from tests.harness import TrioThread
 
 BENCH = Path(__file__).parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
+import floor_proxy  # noqa: E402
 from load import closed_loop, has_content  # noqa: E402
 
 
@@ -78,3 +82,34 @@ def test_ollama_non_stream_and_openai_stream(simulator: Simulator) -> None:
         )
     )
     assert streamed.ok and streamed.first_content is not None
+
+
+PATH = "/v1/chat/completions"
+
+
+def test_floor_relay_answers_as_the_simulator_does(simulator: Simulator) -> None:
+    """The floor relay is only a fair floor if it does the whole exchange: the same status and
+    answer, streams to their end, over one keep-alive upstream connection per client."""
+
+    def text(answer: httpx.Response, stream: bool) -> str:
+        if not stream:
+            return answer.json()["choices"][0]["message"]["content"]
+        assert answer.text.endswith("data: [DONE]\n\n")
+        frames = [frame.removeprefix("data: ") for frame in answer.text.split("\n\n")]
+        events = [frame for frame in frames if frame not in ("", "[DONE]")]
+        return "".join(json.loads(e)["choices"][0]["delta"].get("content") or "" for e in events)
+
+    with (
+        TrioThread(partial(floor_proxy.serve, 0, simulator.port)) as port,
+        httpx.Client(timeout=10) as http,
+    ):
+        for stream in (False, True, False, True):
+            body = chat("sim-small", "tokens=4", stream=stream)
+            via, direct = (
+                http.post(f"http://127.0.0.1:{target}{PATH}", content=body)
+                for target in (port, simulator.port)
+            )
+            assert via.status_code == direct.status_code == 200
+            assert text(via, stream) == text(direct, stream) != ""
+    relayed = list(simulator.state.recent)[-8::2]  # the relay's four, not the direct ones
+    assert len({r["client"] for r in relayed}) == 1

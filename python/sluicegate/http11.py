@@ -159,8 +159,11 @@ class HTTP11Transport(httpx.AsyncBaseTransport):
     async def _send(self, data: bytes, timeouts: dict) -> None:
         assert self._stream is not None
         try:
-            with trio.fail_at(_deadline(timeouts, "write")):
+            if timeouts.get("write") is None:  # the hot path: the caller's cancel scopes rule
                 await self._stream.send_all(data)
+            else:
+                with trio.fail_at(_deadline(timeouts, "write")):
+                    await self._stream.send_all(data)
         except trio.TooSlowError:
             raise httpx.WriteTimeout("sending the request timed out") from None
         except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:

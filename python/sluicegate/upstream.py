@@ -65,8 +65,7 @@ class UpstreamConnection:
 @dataclass(slots=True)
 class _ProviderState:
     idle: list[UpstreamConnection] = field(default_factory=list)
-    # httpx's per-request timeout extension; read=None because the first-byte / idle / total
-    # deadlines are the caller's (trio cancel scopes).
+    # httpx's per-request timeout extension (see _state): only connecting has its own timeout.
     timeout: dict[str, float | None] = field(default_factory=dict)
 
 
@@ -95,7 +94,9 @@ class UpstreamPool:
         state = self._providers.get(provider.name)
         if state is None:
             t = provider.timeouts
-            timeout = {"connect": t.connect, "read": None, "write": t.connect, "pool": t.connect}
+            # read and write None: open_upstream's first-byte deadline covers sending the request
+            # and waiting for the head; the body's deadlines are BodyChunks'.
+            timeout = {"connect": t.connect, "read": None, "write": None, "pool": t.connect}
             state = self._providers[provider.name] = _ProviderState(timeout=timeout)
         return state
 
@@ -253,8 +254,11 @@ async def open_upstream(
     built = pool.build_request(provider, request)
     connection = pool.checkout(provider)
     try:
-        with trio.fail_after(provider.timeouts.first_byte):
+        # move_on_after + a check: fail_after's generator-based context manager costs more.
+        with trio.move_on_after(provider.timeouts.first_byte) as first_byte:
             response = await connection.transport.handle_async_request(built)
+        if first_byte.cancelled_caught:
+            raise trio.TooSlowError
     except (httpx.TransportError, trio.TooSlowError) as exc:
         await pool.checkin(provider, connection)
         error = transport_error(provider, request.url, exc)
