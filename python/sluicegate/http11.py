@@ -87,7 +87,7 @@ class HTTP11Transport(httpx.AsyncBaseTransport):
             self._socket_stream.socket.close()
         self._socket_stream = self._stream = None
 
-    async def _connect(self, url: httpx.URL, origin: _Origin, timeouts: dict) -> None:
+    async def _connect(self, origin: _Origin, timeouts: dict) -> None:
         scheme, host, port = origin
         try:
             with trio.fail_at(_deadline(timeouts, "connect")):
@@ -128,7 +128,7 @@ class HTTP11Transport(httpx.AsyncBaseTransport):
         try:
             if not self._reusable(origin):
                 self._drop()
-                await self._connect(url, origin, timeouts)
+                await self._connect(origin, timeouts)
             await self._send(self._request_bytes(request, body), timeouts)
             response = await self._receive_head(timeouts)
         except BaseException:
