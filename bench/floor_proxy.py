@@ -69,10 +69,12 @@ async def relay(client: trio.SocketStream, upstream_port: int) -> None:
                 elif isinstance(event, h11.EndOfMessage):
                     await client.send_all(pending + server.send(h11.EndOfMessage()))
                     break
+            if server.our_state is not h11.DONE or to_upstream.our_state is not h11.DONE:
+                return  # "Connection: close" on either side (health checks send it)
             server.start_next_cycle()
             to_upstream.start_next_cycle()
-    except (trio.BrokenResourceError, h11.RemoteProtocolError):
-        pass
+    except (trio.BrokenResourceError, h11.ProtocolError):
+        pass  # a client gone or broken: its connection ends, the relay goes on
     finally:
         await upstream.aclose()
 

@@ -103,6 +103,9 @@ def test_floor_relay_answers_as_the_simulator_does(simulator: Simulator) -> None
         TrioThread(partial(floor_proxy.serve, 0, simulator.port)) as port,
         httpx.Client(timeout=10) as http,
     ):
+        # A health check that closes its connection (as run.py's does) leaves the relay serving.
+        health = http.get(f"http://127.0.0.1:{port}/healthz", headers={"connection": "close"})
+        assert health.status_code == 200
         for stream in (False, True, False, True):
             body = chat("sim-small", "tokens=4", stream=stream)
             via, direct = (
