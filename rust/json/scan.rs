@@ -51,41 +51,92 @@ pub fn object_members<F>(text: &[u8], mut on_member: F) -> Scan<()>
 where
     F: FnMut(Member),
 {
-    let mut at = skip_whitespace(text, 0);
-    at = expect(text, at, b'{')?;
-    at = skip_whitespace(text, at);
-    if text.get(at) == Some(&b'}') {
-        at += 1;
-    } else {
-        loop {
-            let key_start = expect(text, at, b'"')?;
-            let (after_key, escaped) = string(text, key_start)?;
-            if escaped {
-                return Err(GiveUp); // an escaped key: the full parser decodes it
-            }
-            at = skip_whitespace(text, after_key);
-            at = expect(text, at, b':')?;
-            let value_start = skip_whitespace(text, at);
-            at = value(text, value_start, 1)?;
-            on_member(Member {
-                key: key_start..after_key - 1,
-                value: value_start..at,
-            });
-            at = skip_whitespace(text, at);
-            match text.get(at) {
-                Some(b',') => at = skip_whitespace(text, at + 1),
-                Some(b'}') => {
-                    at += 1;
-                    break;
-                }
-                _ => return Err(GiveUp),
-            }
-        }
+    object_members_with(text, |key, value| {
+        let end = value.skip(text)?;
+        on_member(Member {
+            key,
+            value: value.start..end,
+        });
+        Ok(end)
+    })
+}
+
+/// Where a member's value starts, for a caller that reads the value itself: it skips the value
+/// or reads it as an object, and either way learns where the value ends.
+#[derive(Debug, Clone, Copy)]
+pub struct ValueAt {
+    pub start: usize,
+    /// Containers open around the value.
+    depth: usize,
+}
+
+impl ValueAt {
+    /// Checks the value and returns where it ends.
+    #[inline]
+    pub fn skip(self, text: &[u8]) -> Scan<usize> {
+        value(text, self.start, self.depth)
     }
+
+    /// Reads the value as an object, member by member, as [`object_members_with`] reads the
+    /// outermost one; gives up if it is not an object. Returns where it ends.
+    #[inline]
+    pub fn object_with<F>(self, text: &[u8], on_member: F) -> Scan<usize>
+    where
+        F: FnMut(Range<usize>, ValueAt) -> Scan<usize>,
+    {
+        let at = expect(text, self.start, b'{')?;
+        members(text, at, self.depth + 1, on_member)
+    }
+}
+
+/// Like [`object_members`], for a caller that reads some values itself (descending into a
+/// nested object in the same pass): `on_member` gets each key's span and where its value starts,
+/// reads the value and returns where it ends, or gives up.
+pub fn object_members_with<F>(text: &[u8], on_member: F) -> Scan<()>
+where
+    F: FnMut(Range<usize>, ValueAt) -> Scan<usize>,
+{
+    let at = skip_whitespace(text, 0);
+    let at = expect(text, at, b'{')?;
+    let at = members(text, at, 1, on_member)?;
     if skip_whitespace(text, at) == text.len() {
         Ok(())
     } else {
         Err(GiveUp)
+    }
+}
+
+/// The members of an object whose `{` ends before `at`, `depth` containers open counting this
+/// one; returns the position after its `}`. Unlike [`object`], which only checks, it gives up on
+/// escaped keys: its caller compares them.
+#[inline(always)]
+fn members<F>(text: &[u8], mut at: usize, depth: usize, mut on_member: F) -> Scan<usize>
+where
+    F: FnMut(Range<usize>, ValueAt) -> Scan<usize>,
+{
+    if depth > MAX_DEPTH {
+        return Err(GiveUp);
+    }
+    at = skip_whitespace(text, at);
+    if text.get(at) == Some(&b'}') {
+        return Ok(at + 1);
+    }
+    loop {
+        let key_start = expect(text, at, b'"')?;
+        let (after_key, escaped) = string(text, key_start)?;
+        if escaped {
+            return Err(GiveUp); // an escaped key: the full parser decodes it
+        }
+        at = skip_whitespace(text, after_key);
+        at = expect(text, at, b':')?;
+        let start = skip_whitespace(text, at);
+        at = on_member(key_start..after_key - 1, ValueAt { start, depth })?;
+        at = skip_whitespace(text, at);
+        match text.get(at) {
+            Some(b',') => at = skip_whitespace(text, at + 1),
+            Some(b'}') => return Ok(at + 1),
+            _ => return Err(GiveUp),
+        }
     }
 }
 

@@ -5,9 +5,8 @@
 //! holds that text back, and is dropped when a stop string cut the answer before its token
 //! (the stop string's own tokens are not part of the answer either).
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
-
-use serde_json::value::RawValue;
 
 use super::wire::TokenView;
 use crate::json::{for_each_element, write_str};
@@ -16,34 +15,40 @@ use crate::json::{for_each_element, write_str};
 pub fn write_entry(
     out: &mut Vec<u8>,
     token: &TokenView<'_>,
-    top: Option<&RawValue>,
+    top: Option<&str>,
 ) -> Result<(), serde_json::Error> {
-    write_token(out, &token.text, token.logprob);
+    write_token(out, token);
     out.extend_from_slice(b",\"top_logprobs\":[");
-    if let Some(top) = top.filter(|t| t.get() != "null") {
-        for_each_element(
-            top.get().as_bytes(),
-            |position, alternative: TokenView<'_>| {
-                if position > 0 {
-                    out.push(b',');
-                }
-                write_token(out, &alternative.text, alternative.logprob);
-                out.push(b'}');
-            },
-        )?;
+    if let Some(top) = top.filter(|&t| t != "null") {
+        for_each_element(top.as_bytes(), |position, alternative: TokenView<'_>| {
+            if position > 0 {
+                out.push(b',');
+            }
+            write_token(out, &alternative);
+            out.push(b'}');
+        })?;
     }
     out.extend_from_slice(b"]}");
     Ok(())
 }
 
 /// `{"token":..,"logprob":..,"bytes":[..]` (left open).
-fn write_token(out: &mut Vec<u8>, text: &str, logprob: Option<&RawValue>) {
+fn write_token(out: &mut Vec<u8>, token: &TokenView<'_>) {
     out.extend_from_slice(b"{\"token\":");
-    write_str(out, text);
+    match &token.text {
+        // Borrowed text had no escapes in the input, and JSON forbids raw control characters
+        // in strings: its bytes are already what `write_str` would write between the quotes.
+        Cow::Borrowed(text) => {
+            out.push(b'"');
+            out.extend_from_slice(text.as_bytes());
+            out.push(b'"');
+        }
+        Cow::Owned(text) => write_str(out, text),
+    }
     out.extend_from_slice(b",\"logprob\":");
-    out.extend_from_slice(logprob.map_or("null", RawValue::get).as_bytes());
+    out.extend_from_slice(token.logprob.unwrap_or("null").as_bytes());
     out.extend_from_slice(b",\"bytes\":[");
-    for (i, byte) in text.bytes().enumerate() {
+    for (i, byte) in token.text.bytes().enumerate() {
         if i > 0 {
             out.push(b',');
         }
@@ -84,7 +89,7 @@ impl EntryQueue {
         &mut self,
         start: u64,
         token: &TokenView<'_>,
-        top: Option<&RawValue>,
+        top: Option<&str>,
     ) -> Result<(), serde_json::Error> {
         let mark = self.buffer.len();
         if let Err(error) = write_entry(&mut self.buffer, token, top) {
@@ -142,14 +147,11 @@ mod tests {
     #[test]
     fn entry_shape_with_and_without_top_tokens() {
         let mut out = Vec::new();
-        let top = RawValue::from_string(
-            r#"[{"id":1,"text":"é","logprob":-0.5,"special":false},{"id":2,"text":"a","logprob":-1.25,"special":false}]"#.into(),
-        )
-        .unwrap();
+        let top = r#"[{"id":1,"text":"é","logprob":-0.5,"special":false},{"id":2,"text":"a","logprob":-1.25,"special":false}]"#;
         write_entry(
             &mut out,
             &token(r#"{"id": 29892, "text": "é,", "logprob": -2.65625, "special": false}"#),
-            Some(&top),
+            Some(top),
         )
         .unwrap();
         assert_eq!(

@@ -17,6 +17,7 @@
 
 mod body;
 mod logprobs;
+mod scanned;
 mod usage;
 mod wire;
 
@@ -109,6 +110,11 @@ impl TokenReader {
     where
         F: FnMut(Event<'_>) -> ControlFlow<()>,
     {
+        // Most events are one token and nothing else: one pass, no parser.
+        if let Ok(event) = scanned::token_event(data) {
+            self.on_token(&event.token, event.top_tokens)?;
+            return Ok(ControlFlow::Continue(()));
+        }
         let text = std::str::from_utf8(data).map_err(|_| UpstreamError::bad_response())?;
         let view: EventView<'_> =
             serde_json::from_str(text).map_err(|_| UpstreamError::bad_response())?;
@@ -116,11 +122,7 @@ impl TokenReader {
             return Ok(self.fail(error, emit));
         }
         if let Some(token) = &view.token {
-            self.token_events += 1;
-            // Special tokens (EOS, end of turn) are never shown; they still count.
-            if !token.special {
-                self.take(token, view.top_tokens)?;
-            }
+            self.on_token(token, view.top_tokens.map(RawValue::get))?;
         }
         if !view.is_final() {
             return Ok(ControlFlow::Continue(()));
@@ -154,7 +156,13 @@ impl TokenReader {
         emit(Event::Done)
     }
 
-    fn take(&mut self, token: &TokenView<'_>, top: Option<&RawValue>) -> Result<(), UpstreamError> {
+    /// Every token event counts, special ones included; special tokens (EOS, end of turn) are
+    /// never shown.
+    fn on_token(&mut self, token: &TokenView<'_>, top: Option<&str>) -> Result<(), UpstreamError> {
+        self.token_events += 1;
+        if token.special {
+            return Ok(());
+        }
         let start = self.text.pushed();
         self.text.push(&token.text, &mut self.released);
         if self.options.logprobs {
@@ -265,5 +273,175 @@ pub(crate) fn tool_call_delta<'a>(call: &'a ReleasedCall, id: &'a str) -> ToolCa
         kind: header.then_some("function"),
         name: call.name.as_deref(),
         arguments: Some(&call.arguments),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::dialect::GenerationOptions;
+    use crate::text::think::ThinkMode;
+    use crate::transcoder::StreamTranscoder;
+
+    /// Common token events (the scanner's) among others (the full parser's): the deepinfra
+    /// spacing with escapes, non-ASCII text, a null logprob and a huge one, then the final event.
+    const DEEPINFRA: &[u8] = concat!(
+        "data: {\"token\": {\"id\": 29892, \"text\": \",\", \"logprob\": -2.65625, \"special\": false}, \"generated_text\": null, \"details\": null}\n\n",
+        "data: {\"token\": {\"id\": 988, \"text\": \" wh\\u00e9re\\n\", \"logprob\": -0.39575195, \"special\": false}, \"generated_text\": null, \"details\": null}\n\n",
+        "data: {\"token\": {\"id\": 1432, \"text\": \" ünï 😀\", \"logprob\": -3.15625, \"special\": false}, \"generated_text\": null, \"details\": null}\n\n",
+        "data: {\"token\": {\"id\": 1, \"text\": \"\\\"q\\\"\", \"logprob\": null}, \"generated_text\": null, \"details\": null, \"num_tokens\": null}\n\n",
+        "data: {\"tok\\u0065n\": {\"id\": 2, \"text\": \"<think>\", \"logprob\": -1e400, \"special\": false}, \"generated_text\": null, \"details\": null}\n\n",
+        "data: {\"token\": {\"id\": 128009, \"text\": \"<|eot_id|>\", \"logprob\": -0.0001, \"special\": true}, \"generated_text\": \", wh\\u00e9re\", \"details\": {\"finish_reason\": \"eos_token\", \"generated_tokens\": 6, \"input_tokens\": 12, \"seed\": null}, \"num_output_tokens\": 6, \"num_input_tokens\": 12, \"inference_status\": {\"status\": \"succeeded\", \"runtime_ms\": 243, \"cost\": 0.0000436, \"tokens_input\": 12, \"tokens_generated\": 6}}\n\n",
+    ).as_bytes();
+
+    /// TGI's compact framing, `index` and `top_tokens`, no `[DONE]`.
+    const TGI: &[u8] = concat!(
+        "data:{\"index\":1,\"token\":{\"id\":89554,\"text\":\" Deep\",\"logprob\":-0.9719473,\"special\":false},\"top_tokens\":[{\"id\":1,\"text\":\" Deep\",\"logprob\":-0.97,\"special\":false},{\"id\":2,\"text\":\" W\\u00efde\",\"logprob\":-1.5,\"special\":false}],\"generated_text\":null,\"details\":null}\n\n",
+        "data:{\"index\":2,\"token\":{\"id\":89950,\"text\":\" Learning\",\"logprob\":-0.39028463,\"special\":false},\"top_tokens\":[],\"generated_text\":null,\"details\":null}\n\n",
+        "data:{\"index\":3,\"token\":{\"id\":28723,\"text\":\".\",\"logprob\":-0.6196289,\"special\":false},\"generated_text\":\" Deep Learning.\",\"details\":null}\n\n",
+    ).as_bytes();
+
+    fn transcoder(stop: &[&str], think: ThinkMode) -> StreamTranscoder {
+        let options = GenerationOptions {
+            logprobs: true,
+            stop: stop.iter().map(|s| s.to_string()).collect(),
+            think,
+            ..Default::default()
+        };
+        StreamTranscoder::new("deepinfra", "m", "chatcmpl-t", 7, true, true, options).unwrap()
+    }
+
+    fn run(mut t: StreamTranscoder, pieces: &[&[u8]]) -> String {
+        let mut out = Vec::new();
+        for piece in pieces {
+            out.extend_from_slice(t.feed(piece));
+        }
+        out.extend_from_slice(t.finish());
+        String::from_utf8(out).unwrap()
+    }
+
+    /// A chunk as far as its meaning goes; logprob entries stay raw (`-1e400` is no `f64`).
+    #[derive(serde::Deserialize)]
+    struct Chunk {
+        choices: Option<Vec<Choice>>,
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Choice {
+        delta: Delta,
+        logprobs: Option<Logprobs>,
+        finish_reason: Option<String>,
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Delta {
+        content: Option<String>,
+        reasoning_content: Option<String>,
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Logprobs {
+        content: Vec<Box<serde_json::value::RawValue>>,
+    }
+
+    /// What a client makes of the output: the deltas' content, reasoning and logprob entries
+    /// joined, every other frame as it is. It does not depend on how the input was split.
+    fn meaning(out: &str) -> (String, String, Vec<String>, Vec<String>) {
+        let mut meaning = (String::new(), String::new(), Vec::new(), Vec::new());
+        for frame in out.strip_suffix("\n\n").unwrap().split("\n\n") {
+            let payload = frame.strip_prefix("data: ").unwrap();
+            let choices = serde_json::from_str(payload)
+                .ok()
+                .and_then(|c: Chunk| c.choices);
+            let Some(choice) = choices.and_then(|c| c.into_iter().next()) else {
+                meaning.3.push(payload.to_owned()); // usage, error, [DONE]
+                continue;
+            };
+            if choice.finish_reason.is_some() {
+                meaning.3.push(payload.to_owned());
+                continue;
+            }
+            meaning.0 += choice.delta.content.as_deref().unwrap_or("");
+            meaning.1 += choice.delta.reasoning_content.as_deref().unwrap_or("");
+            let entries = choice.logprobs.map(|l| l.content).unwrap_or_default();
+            (meaning.2).extend(entries.iter().map(|e| e.get().to_owned()));
+        }
+        meaning
+    }
+
+    /// Whole, split in two at every byte, and byte by byte: every run means the same. Returns
+    /// the whole run's output and transcoder.
+    fn run_every_split(
+        input: &[u8],
+        new: impl Fn() -> StreamTranscoder,
+    ) -> (String, StreamTranscoder) {
+        let mut whole_transcoder = new();
+        let mut whole = Vec::new();
+        whole.extend_from_slice(whole_transcoder.feed(input));
+        whole.extend_from_slice(whole_transcoder.finish());
+        let whole = String::from_utf8(whole).unwrap();
+        let meant = meaning(&whole);
+        for cut in 0..=input.len() {
+            let split = run(new(), &[&input[..cut], &input[cut..]]);
+            assert_eq!(meaning(&split), meant, "split at {cut}");
+        }
+        let bytes: Vec<&[u8]> = input.chunks(1).collect();
+        assert_eq!(meaning(&run(new(), &bytes)), meant, "byte by byte");
+        (whole, whole_transcoder)
+    }
+
+    /// The outputs are the ones from before the single-pass scanner, byte for byte.
+    #[test]
+    fn token_streams_come_out_as_before() {
+        let (out, _) = run_every_split(DEEPINFRA, || transcoder(&["<|eot_id|>"], ThinkMode::Auto));
+        assert_eq!(out, concat!(
+            "data: {\"id\":\"chatcmpl-t\",\"object\":\"chat.completion.chunk\",\"created\":7,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\", whére\\n ünï 😀\\\"q\\\"<think>\"},\"logprobs\":{\"content\":[{\"token\":\",\",\"logprob\":-2.65625,\"bytes\":[44],\"top_logprobs\":[]},{\"token\":\" whére\\n\",\"logprob\":-0.39575195,\"bytes\":[32,119,104,195,169,114,101,10],\"top_logprobs\":[]},{\"token\":\" ünï 😀\",\"logprob\":-3.15625,\"bytes\":[32,195,188,110,195,175,32,240,159,152,128],\"top_logprobs\":[]},{\"token\":\"\\\"q\\\"\",\"logprob\":null,\"bytes\":[34,113,34],\"top_logprobs\":[]},{\"token\":\"<think>\",\"logprob\":-1e400,\"bytes\":[60,116,104,105,110,107,62],\"top_logprobs\":[]}],\"refusal\":null},\"finish_reason\":null}]}\n\n",
+            "data: {\"id\":\"chatcmpl-t\",\"object\":\"chat.completion.chunk\",\"created\":7,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}]}\n\n",
+            "data: {\"id\":\"chatcmpl-t\",\"object\":\"chat.completion.chunk\",\"created\":7,\"model\":\"m\",\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":6,\"total_tokens\":18,\"estimated_cost\":0.0000436}}\n\n",
+            "data: [DONE]\n\n",
+        ));
+        let (out, _) = run_every_split(TGI, || transcoder(&[], ThinkMode::Off));
+        assert_eq!(out, concat!(
+            "data: {\"id\":\"chatcmpl-t\",\"object\":\"chat.completion.chunk\",\"created\":7,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\" Deep Learning.\"},\"logprobs\":{\"content\":[{\"token\":\" Deep\",\"logprob\":-0.9719473,\"bytes\":[32,68,101,101,112],\"top_logprobs\":[{\"token\":\" Deep\",\"logprob\":-0.97,\"bytes\":[32,68,101,101,112]},{\"token\":\" Wïde\",\"logprob\":-1.5,\"bytes\":[32,87,195,175,100,101]}]},{\"token\":\" Learning\",\"logprob\":-0.39028463,\"bytes\":[32,76,101,97,114,110,105,110,103],\"top_logprobs\":[]},{\"token\":\".\",\"logprob\":-0.6196289,\"bytes\":[46],\"top_logprobs\":[]}],\"refusal\":null},\"finish_reason\":null}]}\n\n",
+            "data: {\"id\":\"chatcmpl-t\",\"object\":\"chat.completion.chunk\",\"created\":7,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}]}\n\n",
+            "data: {\"id\":\"chatcmpl-t\",\"object\":\"chat.completion.chunk\",\"created\":7,\"model\":\"m\",\"choices\":[],\"usage\":{\"prompt_tokens\":0,\"completion_tokens\":3,\"total_tokens\":3,\"estimated\":true}}\n\n",
+            "data: [DONE]\n\n",
+        ));
+    }
+
+    /// Events the scanner leaves to the full parser, each between two common ones: the text
+    /// shown and how the answer ends are what they were before the scanner. (A stream that ends
+    /// without a final event is cut off.)
+    #[test]
+    fn events_the_scanner_refuses_read_as_before() {
+        #[rustfmt::skip]
+        let cases: [(&[u8], &str, &str); 15] = [
+            (br#"{"tok\u0065n": {"t\u0065xt": " esc", "special": false}, "details": null}"#, " ok esc ok", "upstream_stream_truncated"),
+            (br#"{"token": {"text": " a"}, "token": {"text": " b"}}"#, " ok", "upstream_bad_response"),
+            (br#"{"token": {"text": " a", "text": " b"}}"#, " ok", "upstream_bad_response"),
+            (br#"{"token": {"text": " a"}, "details": null, "details": null}"#, " ok", "upstream_bad_response"),
+            (br#"{"token": {"text": "!"}, "generated_text": null, "details": {"finish_reason": "length"}}"#, " ok!", "length"),
+            (br#"{"token": {"text": " x"}, "error": "Model is overloaded", "error_type": "overloaded"}"#, " ok", "upstream_overloaded"),
+            (br#"{"token": {"text": " x"}, "inference_status": {"status": "running"}, "num_tokens": 5}"#, " ok x ok", "upstream_stream_truncated"),
+            (b"{\"token\":\t{\"text\": \" tab\"},\t\"details\": null}", " ok tab ok", "upstream_stream_truncated"),
+            (b"{\"token\": {\"text\": \" x\"},\x0c\"details\": null}", " ok", "upstream_bad_response"),
+            (b"{\"token\": {\"text\": \" x\"},\xc2\xa0\"details\": null}", " ok", "upstream_bad_response"),
+            (br#"{"token": {"text": " x"},"#, " ok", "upstream_bad_response"),
+            (br#"{"token": {"text": " \ud800"}}"#, " ok", "upstream_bad_response"),
+            (b"{\"token\": {\"text\": \" \xff\"}}", " ok", "upstream_bad_response"),
+            (br#"{"token": {"id": 123456789012345678901234567890, "text": " big", "logprob": -1.5e999}}"#, " ok big ok", "upstream_stream_truncated"),
+            (br#"{"token": {"text": " x", "special": null}}"#, " ok", "upstream_bad_response"),
+        ];
+        let common = br#"data: {"token": {"text": " ok", "logprob": -0.5, "special": false}, "generated_text": null, "details": null}"#;
+        for (event, content, end) in cases {
+            let input = [&common[..], b"\n\ndata: ", event, b"\n\n", common, b"\n\n"].concat();
+            let (out, t) = run_every_split(&input, || transcoder(&[], ThinkMode::Off));
+            let shown = String::from_utf8_lossy(event);
+            assert_eq!(meaning(&out).0, content, "{shown}");
+            let ended = t
+                .error()
+                .and_then(|e| e.code.as_deref())
+                .or(t.finish_reason());
+            assert_eq!(ended, Some(end), "{shown}");
+        }
     }
 }

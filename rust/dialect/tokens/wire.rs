@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use crate::dialect::reported::{code_and_advice, error_message, ErrorSource};
@@ -16,10 +16,16 @@ use crate::json::raw_str;
 pub struct TokenView<'a> {
     #[serde(borrow)]
     pub text: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub logprob: Option<&'a RawValue>,
+    /// As the upstream wrote the number.
+    #[serde(borrow, default, deserialize_with = "raw_text")]
+    pub logprob: Option<&'a str>,
     #[serde(default)]
     pub special: bool,
+}
+
+/// A raw value's text; `None` for null, as `Option<&RawValue>` reads it.
+fn raw_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<&'de str>, D::Error> {
+    Option::<&'de RawValue>::deserialize(deserializer).map(|raw| raw.map(RawValue::get))
 }
 
 /// `details` of a final event (`StreamDetails`) or of a `/generate` body (`Details`).
