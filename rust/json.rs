@@ -11,6 +11,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 pub mod compact;
+#[cfg(test)]
+pub mod edits;
 pub mod scan;
 
 /// An object key, borrowed from the input unless it contained escapes.

@@ -18,14 +18,10 @@ from __future__ import annotations
 
 import functools
 import ssl
-from typing import TYPE_CHECKING
 
 import h11
 import httpx
 import trio
-
-if TYPE_CHECKING:
-    from types import TracebackType
 
 READ_SIZE = 64 * 1024
 # How long an idle connection is kept for reuse, as httpcore does. Servers close idle
@@ -214,14 +210,6 @@ class HTTP11Transport(httpx.AsyncBaseTransport):
             self._drop()
 
     async def aclose(self) -> None:
-        self._drop()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None = None,
-        exc_value: BaseException | None = None,
-        traceback: TracebackType | None = None,
-    ) -> None:
         self._drop()
 
 

@@ -515,24 +515,10 @@ mod tests {
         ];
         let alphabet =
             b"{}[]\",:\\ -+.0123456789eEnulltrufas\t\r\n\x00\x1f\x7f\x80\xbf\xc3\xe2\xed\xf0\xff";
-        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = |below: usize| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (state >> 33) as usize % below
-        };
+        let mut edits = crate::json::edits::OneByteEdits::new();
         for chunk in chunks {
             for _ in 0..20_000 {
-                let mut bytes = chunk.as_bytes().to_vec();
-                let at = next(bytes.len());
-                match next(3) {
-                    0 => bytes[at] = alphabet[next(alphabet.len())],
-                    1 => bytes.insert(at, alphabet[next(alphabet.len())]),
-                    _ => {
-                        bytes.remove(at);
-                    }
-                }
+                let bytes = edits.edit(chunk.as_bytes(), alphabet);
                 let shown = String::from_utf8_lossy(&bytes);
                 assert_eq!(is_valid(&bytes), full_parser_accepts(&bytes), "{shown:?}");
                 // As a chunk: never accepted when the full walk fails, and only escaped keys

@@ -309,25 +309,11 @@ mod tests {
         let events = [COMMON[0], COMMON[2], COMMON[3]];
         let alphabet =
             b"{}[]\",:\\ -+.0123456789eEnulltrufasxid\t\r\x00\x1f\x7f\x80\xbf\xc3\xed\xff";
-        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = |below: usize| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (state >> 33) as usize % below
-        };
+        let mut edits = crate::json::edits::OneByteEdits::new();
         let mut read = 0;
         for event in events {
             for _ in 0..20_000 {
-                let mut bytes = event.to_vec();
-                let at = next(bytes.len());
-                match next(3) {
-                    0 => bytes[at] = alphabet[next(alphabet.len())],
-                    1 => bytes.insert(at, alphabet[next(alphabet.len())]),
-                    _ => {
-                        bytes.remove(at);
-                    }
-                }
+                let bytes = edits.edit(event, alphabet);
                 if let Ok(token) = scanned(&bytes) {
                     read += 1;
                     let shown = String::from_utf8_lossy(&bytes);
