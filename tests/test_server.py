@@ -142,6 +142,8 @@ class App:
         self.release: trio.Event | None = None  # created inside the server's trio run
         self.gate = threading.Event()
         self.nodelay: list[int] = []
+        self.after_ran = threading.Event()
+        self.after_calls = 0
 
     async def __call__(self, request: Request) -> Response | StreamingResponse:
         if self.release is None:
@@ -182,10 +184,31 @@ class App:
                 await trio.sleep_forever()
             finally:
                 self.handler_cancelled.set()
+        if path == "/after-gated":  # its clean-up waits for the test's gate
+            return Response(200, b"done", after=self._gated_after)
+        if path == "/after-fails":
+            return Response(200, b"done", after=self._failing_after)
+        if path == "/stream-first-after":
+            chunks = self._chunks([b"data: two\n\n"])
+            return StreamingResponse(200, chunks, first=b"data: one\n\n", after=self._after)
+        if path == "/stream-forever-after":
+            return StreamingResponse(200, self._forever(), after=self._after)
         if path == "/gate":
             await trio.to_thread.run_sync(self.gate.wait, WAIT, abandon_on_cancel=True)
             return Response(200, b"gate")
         return Response(200, b"ok", content_type="text/plain")
+
+    async def _after(self) -> None:
+        await trio.lowlevel.checkpoint()  # cancelled here, were it not shielded
+        self.after_calls += 1
+        self.after_ran.set()
+
+    async def _gated_after(self) -> None:
+        await trio.to_thread.run_sync(self.gate.wait, WAIT)
+        await self._after()
+
+    async def _failing_after(self) -> None:
+        raise RuntimeError("clean-up broke")
 
     async def _chunks(self, items: list[bytes]):
         try:
@@ -322,6 +345,51 @@ def test_streaming_response_on_the_wire(app: App, port: int) -> None:
     # One chunk per non-empty item (the empty one is skipped, not sent as a terminator).
     assert body == b"b\r\ndata: one\n\n\r\nb\r\ndata: two\n\n\r\n0\r\n\r\n"
     assert app.stream_closed.wait(WAIT)
+
+
+def test_after_runs_once_the_response_went_out(app: App, port: int) -> None:
+    with connect(port) as sock:
+        sock.sendall(get("/after-gated"))
+        reader = Reader(sock)
+        assert reader.response().body == b"done"  # while the clean-up still waits
+        assert not app.after_ran.is_set()
+        app.gate.set()
+        assert app.after_ran.wait(WAIT)
+        sock.sendall(get("/plain"))
+        assert reader.response().body == b"ok"
+    assert app.after_calls == 1
+
+
+def test_a_failing_after_is_logged_and_the_connection_keeps_serving(
+    port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    with connect(port) as sock:
+        sock.sendall(get("/after-fails"))
+        reader = Reader(sock)
+        assert reader.response().body == b"done"
+        sock.sendall(get("/plain"))
+        assert reader.response().body == b"ok"
+    assert "clean-up after GET /after-fails failed" in caplog.text
+
+
+def test_stream_first_bytes_go_with_the_head_then_after_runs(app: App, port: int) -> None:
+    with connect(port) as sock:
+        sock.sendall(get("/stream-first-after"))
+        answer = Reader(sock).response()
+    assert answer.body == b"data: one\n\ndata: two\n\n"
+    assert answer.raw.endswith(b"\r\n\r\nb\r\ndata: one\n\n\r\nb\r\ndata: two\n\n\r\n0\r\n\r\n")
+    assert app.after_ran.wait(WAIT)
+    assert app.after_calls == 1
+
+
+def test_after_runs_when_the_client_leaves_mid_stream(app: App, port: int) -> None:
+    sock = connect(port)
+    sock.sendall(get("/stream-forever-after"))
+    Reader(sock).until(b"data: first\n\n")
+    sock.close()
+    assert app.stream_closed.wait(WAIT)
+    assert app.after_ran.wait(WAIT), "the clean-up must run, shielded, when the client left"
+    assert app.after_calls == 1
 
 
 def test_stream_failure_midway_closes_the_connection(app: App, port: int) -> None:

@@ -13,6 +13,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING
 
 import httpx
@@ -234,25 +235,25 @@ class Gateway:
                     body = await self._read_whole(route, response)
                 except GatewayError as broken:
                     raise RouteFailed(broken) from None
-                finally:
-                    await exchange.aclose()
                 transcoder.feed(body)
                 answer = transcoder.finish()
-                self._log_done(chat, route, transcoder, started)
-                _fail_over_if_failed(transcoder)
-                return Response(200, answer)
-            chunks = BodyChunks(response, route.provider.timeouts)
-            head = await self._until_first_content(route, transcoder, chunks)
-            if transcoder.error and not transcoder.content_emitted:
+            else:
+                chunks = BodyChunks(response, route.provider.timeouts)
+                answer = await self._until_first_content(route, transcoder, chunks)
+            # An error fails over unless a stream already has content for the client: then
+            # the error goes out as the stream's last event.
+            if transcoder.error and not (chat.stream and transcoder.content_emitted):
                 self._log_done(chat, route, transcoder, started)
                 _fail_over_if_failed(transcoder)
         except BaseException:
             await exchange.aclose()
             raise
-        # From here the response generator owns the exchange and closes it.
-        relay = self._relay(chat, route, exchange, transcoder, started, chunks)
-        await anext(relay)  # into its ``try``: closing it now always closes the exchange
-        return StreamingResponse(200, relay, first=head)
+        # From here the server owns the exchange: it runs ``after`` once the answer went out.
+        after = partial(self._after_answer, chat, route, exchange, transcoder, started)
+        if not chat.stream:
+            return Response(200, answer, after=after)
+        relay = self._relay(route, transcoder, chunks)
+        return StreamingResponse(200, relay, first=answer, after=after)
 
     async def _until_first_content(
         self, route: Route, transcoder: StreamTranscoder, chunks: AsyncIterator[bytes]
@@ -337,45 +338,44 @@ class Gateway:
             ) from None
 
     async def _relay(
+        self, route: Route, transcoder: StreamTranscoder, chunks: AsyncIterator[bytes]
+    ) -> AsyncIterator[bytes]:
+        """Upstream bytes → transcoder → client, one write per upstream read, after what the
+        transcoder produced while the first content was awaited (the response's ``first``)."""
+        if transcoder.done:
+            return
+        try:
+            async for chunk in chunks:
+                out = transcoder.feed(chunk)
+                if out:
+                    yield out
+                if transcoder.done:
+                    break
+        except (IdleTimeout, TotalTimeout, httpx.TransportError) as exc:
+            yield transcoder.abort(*_broken_stream(route, exc))
+        tail = transcoder.finish()
+        if tail:
+            yield tail
+
+    async def _after_answer(
         self,
         chat: ChatRequest,
         route: Route,
         exchange: UpstreamExchange,
         transcoder: StreamTranscoder,
         started: float,
-        chunks: AsyncIterator[bytes],
-    ) -> AsyncIterator[bytes]:
-        """Upstream bytes → transcoder → client, one write per upstream read, after what the
-        transcoder produced while the first content was awaited (the response's ``first``).
-
-        The caller primes it past the empty first item: a generator closed before it started
-        would skip its ``finally``, and the exchange with it, if the client went away while the
-        response head was being sent."""
-        try:
-            yield b""
-            if not transcoder.done:
-                try:
-                    async for chunk in chunks:
-                        out = transcoder.feed(chunk)
-                        if out:
-                            yield out
-                        if transcoder.done:
-                            break
-                except (IdleTimeout, TotalTimeout, httpx.TransportError) as exc:
-                    yield transcoder.abort(*_broken_stream(route, exc))
-                tail = transcoder.finish()
-                if tail:
-                    yield tail
-        finally:
-            answered = transcoder.done
-            if not answered:  # the client went away: end it so usage is still counted
-                transcoder.abort(
-                    "The client went away before the answer was complete.",
-                    "client_error",
-                    "client_disconnected",
-                )
-            await exchange.aclose(answered=answered)
-            self._log_done(chat, route, transcoder, started)
+    ) -> None:
+        """Once the answer went out (the server runs this off the client's clock): the upstream
+        connection goes back (or is closed, if the client left mid-answer), and the log line."""
+        answered = transcoder.done
+        if not answered:  # the client went away: end it so usage is still counted
+            transcoder.abort(
+                "The client went away before the answer was complete.",
+                "client_error",
+                "client_disconnected",
+            )
+        await exchange.aclose(answered=answered)
+        self._log_done(chat, route, transcoder, started)
 
     def _log_done(
         self, chat: ChatRequest, route: Route, transcoder: StreamTranscoder, started: float

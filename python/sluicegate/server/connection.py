@@ -19,6 +19,7 @@ from sluicegate.server.limits import ServerLimits
 from sluicegate.server.protocol import RequestRejected, ServerProtocol
 from sluicegate.server.types import (
     AbortConnection,
+    After,
     Handler,
     Request,
     Response,
@@ -127,6 +128,16 @@ def _build_request(event: h11.Request, body: bytes, client: tuple[str, int] | No
         body=body,
         client=client,
     )
+
+
+async def _run_after(after: After, request: Request) -> None:
+    """A response's clean-up, once it went out or could not: shielded, because a client that
+    left cancels the work around it and the clean-up (closing an upstream) must still run."""
+    with trio.CancelScope(shield=True):
+        try:
+            await after()
+        except Exception:
+            log.exception("clean-up after %s %s failed", request.method, request.path)
 
 
 def _internal_error() -> Response:
@@ -328,6 +339,7 @@ class _Connection:
         if not isinstance(response, Response | StreamingResponse):
             log.error("handler returned %r for %s %s", type(response), request.method, request.path)
             response = _internal_error()
+        after = response.after
         try:
             if isinstance(response, StreamingResponse):
                 await self._send_stream(request, response)
@@ -342,6 +354,9 @@ class _Connection:
                 self._protocol.mark_broken()
                 return 0
             await self._send(data)
+        finally:
+            if after is not None:
+                await _run_after(after, request)
         return response.status
 
     async def _send_response(self, request: Request, response: Response) -> None:

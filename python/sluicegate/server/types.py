@@ -29,24 +29,33 @@ class Request:
         return None
 
 
+# Work a handler leaves for after its response went out (or could not): clean-up that need not
+# hold up the client, such as returning an upstream connection and logging. Run exactly once,
+# shielded from cancellation.
+After = Callable[[], Awaitable[None]]
+
+
 @dataclass(slots=True)
 class Response:
     status: int
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
     content_type: str = "application/json"
+    after: After | None = None
 
 
 @dataclass(slots=True)
 class StreamingResponse:
     """Headers go out at once, with ``first`` (body bytes ready now) in the same write; each
-    item of ``chunks`` is then one chunk and one socket write."""
+    item of ``chunks`` is then one chunk and one socket write; ``after`` runs once the last
+    chunk went out, or the client went away."""
 
     status: int
     chunks: AsyncIterable[bytes]
     headers: list[tuple[str, str]] = field(default_factory=list)
     content_type: str = "text/event-stream"
     first: bytes = b""
+    after: After | None = None
 
 
 Handler = Callable[[Request], Awaitable[Response | StreamingResponse]]
