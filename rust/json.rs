@@ -102,8 +102,14 @@ where
 /// The string inside a raw JSON string value, borrowed when it has no escapes; `None` when the
 /// value is not a string.
 pub fn raw_str(raw: &RawValue) -> Option<Cow<'_, str>> {
-    let text = raw.get();
-    if !text.starts_with('"') {
+    quoted_str(raw.get())
+}
+
+/// The string a JSON string literal (`text`, quotes included) stands for, borrowed when it has
+/// no escapes; `None` when `text` is not a valid string literal (serde_json decodes escapes, and
+/// refuses a lone surrogate).
+pub fn quoted_str(text: &str) -> Option<Cow<'_, str>> {
+    if text.len() < 2 || !text.starts_with('"') {
         return None;
     }
     let inner = &text[1..text.len() - 1];

@@ -220,8 +220,6 @@ class ResponseBody(httpx.AsyncByteStream):
     later by trio's garbage-collection hook, at a cost, and the connection with it.
     """
 
-    __slots__ = ("_finished", "_timeouts", "_transport")
-
     def __init__(self, transport: HTTP11Transport, timeouts: dict) -> None:
         self._transport = transport
         self._timeouts = timeouts

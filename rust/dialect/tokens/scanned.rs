@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use super::wire::TokenView;
+use crate::json::quoted_str;
 use crate::json::scan::{self, GiveUp, ValueAt};
 
 type Scan<T> = Result<T, GiveUp>;
@@ -177,17 +178,10 @@ fn non_null(raw: &str) -> Option<&str> {
     (raw != "null").then_some(raw)
 }
 
-/// A JSON string's value, borrowed unless it has escapes. Those are decoded by serde_json,
-/// which also refuses what the scanner lets by (a lone surrogate): the full parser then says so.
+/// A JSON string's value, borrowed unless it has escapes; what the scanner lets by but serde
+/// refuses (a lone surrogate) gives up, and the full parser then says so.
 fn string(data: &[u8], span: Range<usize>) -> Scan<Cow<'_, str>> {
-    let quoted = text(data, span)?;
-    let inner = &quoted[1..quoted.len() - 1];
-    if !inner.contains('\\') {
-        return Ok(Cow::Borrowed(inner));
-    }
-    serde_json::from_str(quoted)
-        .map(Cow::Owned)
-        .map_err(|_| GiveUp)
+    quoted_str(text(data, span)?).ok_or(GiveUp)
 }
 
 #[cfg(test)]
